@@ -1,0 +1,98 @@
+"""The scale profiles: one place decides how big every chapter's experiments are.
+
+- ``tiny``: the tests. Seconds per chapter; the numbers mean little.
+- ``small``: the default, and what the website shows. MNIST-1D on a CPU, minutes per chapter.
+- ``paper``: the paper's data set and networks, on a GPU (Colab). Downloads data.
+
+Choose with the ``BOOK_SCALE`` environment variable, or pass the name explicitly.
+``BOOK_SMOKE=1`` turns ``paper`` into a smoke run: the paper's networks on CIFAR-shaped random
+tensors for a couple of epochs, so that the paper path is tested without a GPU or a download.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+SCALES = ("tiny", "small", "paper")
+
+
+def current(scale: str | None = None) -> str:
+    """The scale in force: ``scale`` if given, else ``$BOOK_SCALE``, else 'small'."""
+    name = scale if scale is not None else os.environ.get("BOOK_SCALE", "small")
+    if name not in SCALES:
+        source = "scale" if scale is not None else "the BOOK_SCALE environment variable"
+        raise ValueError(f"{source} must be one of {SCALES}, got {name!r}")
+    return name
+
+
+def smoke() -> bool:
+    """True when ``$BOOK_SMOKE`` asks for the paper profile's smoke mode."""
+    return os.environ.get("BOOK_SMOKE", "0").lower() not in ("", "0", "false", "no")
+
+
+@dataclass(frozen=True)
+class TableModel:
+    """One row of Zhang et al.'s Table 1: a label, an architecture name and its keyword arguments."""
+
+    label: str
+    architecture: str  # 'mlp' | 'cnn1d' | 'convnet' (helpers.models.build)
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RandomizationTests:
+    """Sizes for Chapter 1 (Zhang et al. 2017, randomization tests)."""
+
+    scale: str
+    dataset: str                    # helpers.data.load_dataset name
+    n_train: int | None             # training samples (None: the whole set)
+    n_test: int | None              # test samples (None: the whole set)
+    architecture: str               # the network of the learning curves and the p sweep
+    model_kwargs: dict              # its builder's arguments (widths, ...)
+    lr: float                       # SGD learning rate, momentum 0.9 throughout
+    batch_size: int                 # samples per SGD step
+    max_epochs: int                 # cap; runs stop as soon as train accuracy reaches 100%
+    p_grid: tuple[float, ...]       # label-corruption probabilities of the sweep and the explorer
+    seeds: tuple[int, ...]          # independent repeats of the p sweep (time-to-fit is noisy)
+    table_models: tuple[TableModel, ...]  # the rows of the regularization table
+    weight_decay: float             # the 'explicit regularization' column: L2 coefficient ...
+    dropout: float                  # ... and dropout probability on hidden layers
+    augment: bool                   # ... and random crops (images only)
+    expressivity_n: int = 4000      # points fitted by the closed-form two-layer net (an n x n solve)
+    min_norm_n: int = 50            # samples of the over-parameterized linear model ...
+    min_norm_features: int = 2000   # ... its random ReLU features (d >> n) ...
+    min_norm_steps: int = 20_000    # ... and its SGD steps (batch 10)
+    explorer_default_p: float = 0.5  # where the label-noise slider starts
+
+
+_MNIST1D_TABLE = (TableModel("MLP 1x512", "mlp", {"hidden": [512]}),
+                  TableModel("MLP 3x512", "mlp", {"hidden": [512, 512, 512]}))
+
+_PROFILES = {
+    "tiny": RandomizationTests(
+        "tiny", "mnist1d", 400, 200, "mlp", {"hidden": [64, 64]}, lr=0.05, batch_size=100,
+        max_epochs=60, p_grid=(0.0, 0.5, 1.0), seeds=(0,),
+        table_models=(TableModel("MLP 1x64", "mlp", {"hidden": [64]}),),
+        weight_decay=5e-4, dropout=0.2, augment=False,
+        expressivity_n=400, min_norm_n=20, min_norm_features=400, min_norm_steps=5000),
+    "small": RandomizationTests(
+        "small", "mnist1d", 4000, 1000, "mlp", {"hidden": [256, 256]}, lr=0.05, batch_size=128,
+        max_epochs=400, p_grid=tuple(round(0.1 * i, 1) for i in range(11)), seeds=(0, 1),
+        table_models=_MNIST1D_TABLE, weight_decay=5e-4, dropout=0.2, augment=False),
+    "paper": RandomizationTests(
+        "paper", "cifar10", None, None, "convnet", {}, lr=0.01, batch_size=128,
+        max_epochs=200, p_grid=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=(0,),
+        table_models=(TableModel("MLP 1x512", "mlp", {"hidden": [512]}),
+                      TableModel("MLP 3x512", "mlp", {"hidden": [512, 512, 512]}),
+                      TableModel("small AlexNet-style conv net", "convnet", {})),
+        weight_decay=5e-4, dropout=0.0, augment=True, explorer_default_p=0.4),
+}
+
+
+def randomization_tests(scale: str | None = None) -> RandomizationTests:
+    """Chapter 1's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
+    cfg = _PROFILES[current(scale)]
+    if cfg.scale == "paper" and smoke():  # the paper's networks and shapes, two epochs of noise
+        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
+                      p_grid=(0.0, 0.4, 1.0), expressivity_n=256, min_norm_steps=2000)
+    return cfg

@@ -1,0 +1,179 @@
+"""One training loop for every chapter: ``fit`` a classifier and return its per-epoch ``History``."""
+from __future__ import annotations
+
+import functools
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .data import Dataset, load_dataset, randomize, random_crop
+from .models import build, num_parameters
+
+STOP_REASONS = ("target_acc", "target_loss", "max_epochs", "diverged")
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The given device, else the best available: cuda, then mps, then cpu."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class History:
+    """What ``fit`` measured: one entry per epoch (after that epoch), plus how training ended."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)  # SGD steps taken by the end of each epoch
+    stop_reason: str = "max_epochs"
+    seconds: float = 0.0  # wall time of the whole fit, evaluation included
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    @property
+    def diverged(self) -> bool:
+        return self.stop_reason == "diverged"
+
+    @property
+    def gap(self) -> float:
+        """Generalization gap at the end: train accuracy minus test accuracy."""
+        return self.train_acc[-1] - self.test_acc[-1]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**d)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on (x, y), in eval mode; the mode is restored."""
+    was_training, device = model.training, next(model.parameters()).device
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        logits = model(x[i:i + batch_size].to(device))
+        yb = y[i:i + batch_size].to(device)
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+        correct += (logits.argmax(1) == yb).sum().item()
+    model.train(was_training)
+    return loss_sum / len(x), correct / len(x)
+
+
+def _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, target_train_loss):
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a helpers.data.Dataset, got {type(data).__name__}")
+    if hasattr(model, "check_input"):
+        model.check_input(data.x_train, "data.x_train")
+    if not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if target_train_acc is not None and not 0.0 < target_train_acc <= 1.0:
+        raise ValueError(f"target_train_acc must lie in (0, 1] or be None, got {target_train_acc!r}")
+    if target_train_loss is not None and not target_train_loss > 0:
+        raise ValueError(f"target_train_loss must be positive or None, got {target_train_loss!r}")
+
+
+def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01, batch_size: int = 128,
+        momentum: float = 0.9, weight_decay: float = 0.0, optimizer: str = "sgd",
+        target_train_acc: float | None = None, target_train_loss: float | None = None,
+        augment=None, seed: int = 0, device=None, progress: bool = True, desc: str = "fit") -> History:
+    """Train ``model`` in place with mini-batch SGD (or Adam) on cross-entropy.
+
+    After every epoch the whole train and test sets are evaluated in eval mode. Training stops
+    after ``epochs`` epochs, or as soon as the train accuracy reaches ``target_train_acc`` or the
+    train loss falls to ``target_train_loss``, or when the loss becomes NaN/inf (``stop_reason``
+    'diverged', with a warning). ``augment(x, generator=g)`` transforms each training batch.
+    """
+    _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, target_train_loss)
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    device = pick_device(device)
+    model.to(device)
+    x, y = data.x_train.to(device), data.y_train.to(device)  # keep the data on the device
+    opt = (torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+           if optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay))
+    g = torch.Generator().manual_seed(seed)  # batch order and augmentation: the seed fixes both
+    history, steps, start = History(), 0, time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        for idx in torch.randperm(len(x), generator=g).split(batch_size):
+            xb = x[idx.to(device)]
+            xb = augment(xb, generator=g) if augment is not None else xb
+            loss = F.cross_entropy(model(xb), y[idx.to(device)])
+            if not torch.isfinite(loss):
+                history.stop_reason = "diverged"
+                warnings.warn(f"{desc}: training diverged at epoch {epoch + 1}, step {steps + 1} "
+                              f"(loss = {loss.item()}); try a smaller lr (now {lr}) or init_std", RuntimeWarning)
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps += 1
+        if history.diverged:
+            break
+        for split, (xs, ys) in (("train", (x, y)), ("test", (data.x_test, data.y_test))):
+            loss_value, acc = evaluate(model, xs, ys)
+            getattr(history, f"{split}_loss").append(loss_value)
+            getattr(history, f"{split}_acc").append(acc)
+        history.steps.append(steps)
+        bar.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
+        if not math.isfinite(history.train_loss[-1]):
+            history.stop_reason = "diverged"
+            warnings.warn(f"{desc}: train loss is {history.train_loss[-1]} after epoch {epoch + 1}", RuntimeWarning)
+            break
+        if target_train_acc is not None and history.train_acc[-1] >= target_train_acc:
+            history.stop_reason = "target_acc"
+            break
+        if target_train_loss is not None and history.train_loss[-1] <= target_train_loss:
+            history.stop_reason = "target_loss"
+            break
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_dataset(name: str, n_train, n_test, seed: int) -> Dataset:
+    return load_dataset(name, n_train=n_train, n_test=n_test, seed=seed)
+
+
+def train_run(*, dataset: str, n_train: int | None, n_test: int | None, architecture: str,
+              model_kwargs: dict, lr: float, batch_size: int, max_epochs: int,
+              randomization: str = "true labels", p: float = 1.0, init_std: float | None = None,
+              weight_decay: float = 0.0, dropout: float = 0.0, augment: bool = False,
+              target_train_acc: float | None = 1.0, seed: int = 0, data_seed: int = 42,
+              progress: bool = False) -> dict:
+    """Build the data, the randomization, the model, then ``fit``: one point of a sweep.
+
+    Returns a JSON-serializable dict (``history``, ``num_parameters``) for ``helpers.sweep``.
+    ``seed`` fixes the model's init, the batch order and the randomization.
+    """
+    data = randomize(_cached_dataset(dataset, n_train, n_test, data_seed), randomization, p=p, seed=seed)
+    kwargs = dict(model_kwargs, **({"dropout": dropout} if dropout else {}))
+    model = build(architecture, data.input_shape, data.num_classes, seed=seed, init_std=init_std, **kwargs)
+    history = fit(model, data, epochs=max_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
+                  augment=random_crop if augment else None, target_train_acc=target_train_acc,
+                  seed=seed, progress=progress, desc=f"{architecture} {randomization} p={p}")
+    return {"history": history.to_dict(), "num_parameters": num_parameters(model)}

@@ -1,0 +1,110 @@
+"""Models and the fit loop: init, seeds, shape checks, stopping rules, divergence."""
+import warnings
+
+import pytest
+import torch
+
+from helpers import data, models, train
+
+
+def _separable(n=200, d=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    y = (x[:, 0] > 0).long()
+    return data.Dataset("toy", x[: n // 2], y[: n // 2], x[n // 2:], y[n // 2:], 2)
+
+
+@pytest.mark.parametrize("builder,shape", [(models.mlp, (40,)), (models.cnn1d, (40,)), (models.convnet, (3, 32, 32))])
+def test_init_std_draws_weights_with_that_std_and_zero_biases(builder, shape):
+    m = builder(shape, init_std=0.05, seed=0)
+    weights = torch.cat([p.flatten() for n, p in m.named_parameters() if n.endswith("weight")])
+    biases = torch.cat([p.flatten() for n, p in m.named_parameters() if n.endswith("bias")])
+    assert abs(weights.std().item() - 0.05) < 0.002 and abs(weights.mean().item()) < 0.002
+    assert torch.count_nonzero(biases) == 0
+
+
+def test_same_seed_same_weights_and_global_rng_untouched():
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    a, b = models.mlp(40, seed=3), models.mlp(40, seed=3)
+    assert torch.rand(1) == expected
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(models.mlp(40, seed=4)[1].weight, a[1].weight)
+
+
+def test_models_produce_logits_of_the_right_shape():
+    assert models.mlp((3, 32, 32), hidden=(16,)).forward(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert models.cnn1d((40,)).forward(torch.zeros(2, 40)).shape == (2, 10)
+    assert models.convnet().forward(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert models.num_parameters(models.mlp(40, hidden=(512,))) == 40 * 512 + 512 + 512 * 10 + 10
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"init_std": -1.0}, "init_std must be a positive"), ({"hidden": (0,)}, "hidden must be"),
+    ({"dropout": 1.0}, "dropout must lie")])
+def test_bad_model_arguments_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        models.mlp(40, **kwargs)
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        models.build("resnet", (40,))
+
+
+def test_fit_reaches_target_and_records_history():
+    d = _separable()
+    h = train.fit(models.mlp(5, hidden=(32,), num_classes=2), d, epochs=200, lr=0.1, batch_size=20,
+                  target_train_acc=1.0, progress=False, device="cpu")
+    assert h.stop_reason == "target_acc" and h.train_acc[-1] == 1.0
+    assert len(h.train_loss) == len(h.test_acc) == len(h.steps) == h.epochs < 200
+    assert h.steps[-1] == 5 * h.epochs  # 100 samples / batch 20
+    assert train.History.from_dict(h.to_dict()) == h
+
+
+def test_fit_stops_at_target_loss_and_same_seed_same_run():
+    d = _separable()
+    runs = [train.fit(models.mlp(5, hidden=(32,), num_classes=2, seed=1), d, epochs=300, lr=0.1,
+                      target_train_loss=0.05, seed=2, progress=False, device="cpu") for _ in range(2)]
+    assert runs[0].stop_reason == "target_loss" and runs[0].train_loss[-1] <= 0.05
+    assert runs[0].train_loss == runs[1].train_loss
+
+
+def test_fit_reports_divergence():
+    d = _separable()
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        h = train.fit(models.mlp(5, num_classes=2, init_std=1.0), d, epochs=50, lr=1e6, momentum=0.9,
+                      progress=False, device="cpu")
+    assert h.diverged and h.stop_reason == "diverged" and h.epochs < 50
+
+
+def test_fit_rejects_shape_mismatch_and_bad_arguments():
+    d = _separable()
+    with pytest.raises(ValueError, match=r"data.x_train has samples of shape \(5,\), but the model expects \(40,\)"):
+        train.fit(models.mlp(40, num_classes=2), d, progress=False)
+    m = models.mlp(5, num_classes=2)
+    for kwargs, match in [({"epochs": 0}, "epochs must be"), ({"lr": -1.0}, "lr must be"),
+                          ({"batch_size": 0}, "batch_size must be"), ({"target_train_acc": 1.5}, "target_train_acc"),
+                          ({"optimizer": "lbfgs"}, "optimizer must be")]:
+        with pytest.raises(ValueError, match=match):
+            train.fit(m, d, progress=False, **kwargs)
+    with pytest.raises(TypeError, match="data must be a helpers.data.Dataset"):
+        train.fit(m, (d.x_train, d.y_train), progress=False)
+
+
+def test_evaluate_restores_training_mode():
+    m = models.mlp(5, num_classes=2, dropout=0.5)
+    m.train()
+    d = _separable()
+    loss, acc = train.evaluate(m, d.x_test, d.y_test)
+    assert m.training and 0 <= acc <= 1 and loss > 0
+    m.eval()
+    train.evaluate(m, d.x_test, d.y_test)
+    assert not m.training
+
+
+def test_train_run_is_deterministic_and_json_ready():
+    import json
+    point = dict(dataset="mnist1d", n_train=200, n_test=100, architecture="mlp", model_kwargs={"hidden": [32]},
+                 lr=0.05, batch_size=50, max_epochs=3, randomization="random labels", p=0.5, seed=1)
+    a, b = train.train_run(**point), train.train_run(**point)
+    assert a == b and json.loads(json.dumps(a)) == a
+    assert a["num_parameters"] == 40 * 32 + 32 + 32 * 10 + 10

@@ -141,7 +141,8 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
         bar.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
         if not math.isfinite(history.train_loss[-1]):
             history.stop_reason = "diverged"
-            warnings.warn(f"{desc}: train loss is {history.train_loss[-1]} after epoch {epoch + 1}", RuntimeWarning)
+            warnings.warn(f"{desc}: training diverged: the train loss is {history.train_loss[-1]} after "
+                          f"epoch {epoch + 1}; try a smaller lr (now {lr}) or init_std", RuntimeWarning)
             break
         if target_train_acc is not None and history.train_acc[-1] >= target_train_acc:
             history.stop_reason = "target_acc"

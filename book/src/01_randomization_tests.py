@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 1. Randomization tests: networks can fit anything
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/why-deep-networks-generalize/book/blob/main/book/01_randomization_tests.ipynb)
+# [![Open In Colab](images/colab-badge.svg)](https://colab.research.google.com/github/why-deep-networks-generalize/book/blob/main/book/01_randomization_tests.ipynb)
 #
 # :::{admonition} Learning objectives
 # After this chapter you can

@@ -118,20 +118,20 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         model.train()
+        all_finite = torch.ones((), dtype=torch.bool, device=device)
         for idx in torch.randperm(len(x), generator=g).split(batch_size):
-            xb = x[idx.to(device)]
-            xb = augment(xb, generator=g) if augment is not None else xb
-            loss = F.cross_entropy(model(xb), y[idx.to(device)])
-            if not torch.isfinite(loss):
-                history.stop_reason = "diverged"
-                warnings.warn(f"{desc}: training diverged at epoch {epoch + 1}, step {steps + 1} "
-                              f"(loss = {loss.item()}); try a smaller lr (now {lr}) or init_std", RuntimeWarning)
-                break
+            idx = idx.to(device)
+            xb = augment(x[idx], generator=g) if augment is not None else x[idx]
+            loss = F.cross_entropy(model(xb), y[idx])
+            all_finite &= torch.isfinite(loss.detach())  # checked once per epoch: no GPU sync per step
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             steps += 1
-        if history.diverged:
+        if not all_finite:
+            history.stop_reason = "diverged"
+            warnings.warn(f"{desc}: training diverged: the loss became NaN or inf during epoch {epoch + 1}; "
+                          f"try a smaller lr (now {lr}) or init_std", RuntimeWarning)
             break
         for split, (xs, ys) in (("train", (x, y)), ("test", (data.x_test, data.y_test))):
             loss_value, acc = evaluate(model, xs, ys)

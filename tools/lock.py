@@ -18,10 +18,12 @@ HEADER = """\
 def main() -> None:
     freeze = subprocess.run([sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"],
                             capture_output=True, text=True, check=True).stdout.splitlines()
+    no_deps = {line.split("==")[0].lower() for line in (ROOT / "requirements-nodeps.txt").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
     pins = []
     for line in freeze:
         name = line.split("==")[0].lower()
-        if "==" not in line or name in ("pip", "why-deep-networks-generalize"):
+        if "==" not in line or name in ("pip", "why-deep-networks-generalize") or name in no_deps:
             continue
         pins.append(line.split("+")[0])  # torch==2.13.0+cpu -> torch==2.13.0 (the local label is a build detail)
     pins.sort(key=str.lower)

@@ -97,13 +97,16 @@ def _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, targe
 def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01, batch_size: int = 128,
         momentum: float = 0.9, weight_decay: float = 0.0, optimizer: str = "sgd",
         target_train_acc: float | None = None, target_train_loss: float | None = None,
-        augment=None, seed: int = 0, device=None, progress: bool = True, desc: str = "fit") -> History:
+        augment=None, loss_fn=None, seed: int = 0, device=None, progress: bool = True,
+        desc: str = "fit") -> History:
     """Train ``model`` in place with mini-batch SGD (or Adam) on cross-entropy.
 
     After every epoch the whole train and test sets are evaluated in eval mode. Training stops
     after ``epochs`` epochs, or as soon as the train accuracy reaches ``target_train_acc`` or the
     train loss falls to ``target_train_loss``, or when the loss becomes NaN/inf (``stop_reason``
     'diverged', with a warning). ``augment(x, generator=g)`` transforms each training batch.
+    ``loss_fn(model, xb, yb, generator=g)`` replaces the cross-entropy of a batch (Ch. 4 adds a
+    distractor term this way); the evaluation after each epoch is always plain cross-entropy.
     """
     _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, target_train_loss)
     if optimizer not in ("sgd", "adam"):
@@ -122,7 +125,8 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
         for idx in torch.randperm(len(x), generator=g).split(batch_size):
             idx = idx.to(device)
             xb = augment(x[idx], generator=g) if augment is not None else x[idx]
-            loss = F.cross_entropy(model(xb), y[idx])
+            loss = (F.cross_entropy(model(xb), y[idx]) if loss_fn is None
+                    else loss_fn(model, xb, y[idx], generator=g))
             all_finite &= torch.isfinite(loss.detach())  # checked once per epoch: no GPU sync per step
             opt.zero_grad(set_to_none=True)
             loss.backward()

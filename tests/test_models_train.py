@@ -110,3 +110,17 @@ def test_train_run_is_deterministic_and_json_ready():
     a["history"].pop("seconds"), b["history"].pop("seconds")  # wall time is the one thing that differs
     assert a == b
     assert a["num_parameters"] == 40 * 32 + 32 + 32 * 10 + 10
+
+
+def test_fit_uses_a_custom_batch_loss():
+    d = _separable()
+    seen = []
+
+    def flipped(model, xb, yb, generator):
+        seen.append(len(xb))
+        return torch.nn.functional.cross_entropy(model(xb), 1 - yb)  # learn the opposite labels
+
+    h = train.fit(models.mlp(5, hidden=(32,), num_classes=2), d, epochs=200, lr=0.1, batch_size=20,
+                  loss_fn=flipped, target_train_loss=None, progress=False, device="cpu")
+    assert seen and set(seen) == {20}
+    assert h.train_acc[-1] < 0.05  # evaluated against the true labels: the model learned to be wrong

@@ -96,3 +96,54 @@ def randomization_tests(scale: str | None = None) -> RandomizationTests:
         cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
                       p_grid=(0.0, 0.4, 1.0), expressivity_n=256, min_norm_steps=2000)
     return cfg
+
+
+# --- Chapter 2: normalized cross-entropy (Liao, Miranda et al. 2018) ------------------------
+
+@dataclass(frozen=True)
+class NormalizedLoss:
+    """Sizes for Chapter 2 (Liao et al. 2018): runs that differ only in how they were started."""
+
+    scale: str
+    dataset: str                    # helpers.data.load_dataset name
+    n_train: int | None             # training samples (None: the whole set)
+    n_test: int | None              # test samples
+    architecture: str               # a ReLU net with a bias in its first layer only
+    model_kwargs: dict              # its builder's arguments
+    lr: float                       # SGD learning rate, momentum 0.9
+    batch_size: int                 # samples per SGD step
+    max_epochs: int                 # cap on each run
+    target_train_loss: float        # every run stops at this train cross-entropy (nats): equal train loss
+    init_stds: tuple[float, ...]    # (a) Gaussian init std of every layer, log-spaced
+    pretrain_ps: tuple[float, ...]  # (b) label corruption of the pretraining, then true labels
+    pretrain_init_std: float        # init std of the pretraining runs
+    pretrain_epochs: int            # cap on the pretraining (it stops at 100% train accuracy)
+    explorer_default_std: float     # where the init-std slider starts (one of init_stds)
+
+
+_NORMALIZED_LOSS_PROFILES = {
+    "tiny": NormalizedLoss(
+        "tiny", "mnist1d", 400, 200, "mlp", {"hidden": [64, 64], "bias": "first"}, lr=0.05,
+        batch_size=100, max_epochs=40, target_train_loss=0.1, init_stds=(0.02, 0.05, 0.2),
+        pretrain_ps=(0.0, 1.0), pretrain_init_std=0.05, pretrain_epochs=30, explorer_default_std=0.05),
+    "small": NormalizedLoss(
+        "small", "mnist1d", 4000, 1000, "mlp", {"hidden": [256, 256], "bias": "first"}, lr=0.05,
+        batch_size=128, max_epochs=250, target_train_loss=0.02,
+        init_stds=(0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256),
+        pretrain_ps=(0.0, 0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.032, pretrain_epochs=150,
+        explorer_default_std=0.032),
+    "paper": NormalizedLoss(  # CIFAR-10, Liao et al.'s net; SGD lr 0.01, momentum 0.9, batch 1024
+        "paper", "cifar10", None, None, "liao_cnn", {}, lr=0.01, batch_size=1024, max_epochs=300,
+        target_train_loss=0.05, init_stds=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.19),
+        pretrain_ps=(0.0, 0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.01, pretrain_epochs=300,
+        explorer_default_std=0.01),
+}
+
+
+def normalized_loss(scale: str | None = None) -> NormalizedLoss:
+    """Chapter 2's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
+    cfg = _NORMALIZED_LOSS_PROFILES[current(scale)]
+    if cfg.scale == "paper" and smoke():  # the paper's net on CIFAR-shaped noise, two epochs
+        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
+                      pretrain_epochs=2, init_stds=(0.005, 0.01, 0.05))
+    return cfg

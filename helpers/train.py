@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import time
 import warnings
@@ -40,6 +41,7 @@ class History:
     steps: list[int] = field(default_factory=list)  # SGD steps taken by the end of each epoch
     stop_reason: str = "max_epochs"
     seconds: float = 0.0  # wall time of the whole fit, evaluation included
+    metrics: dict[str, list[float]] = field(default_factory=dict)  # fit's epoch_metrics, per epoch
 
     @property
     def epochs(self) -> int:
@@ -97,8 +99,8 @@ def _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, targe
 def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01, batch_size: int = 128,
         momentum: float = 0.9, weight_decay: float = 0.0, optimizer: str = "sgd",
         target_train_acc: float | None = None, target_train_loss: float | None = None,
-        augment=None, loss_fn=None, seed: int = 0, device=None, progress: bool = True,
-        desc: str = "fit") -> History:
+        augment=None, loss_fn=None, epoch_metrics: dict | None = None, seed: int = 0, device=None,
+        progress: bool = True, desc: str = "fit") -> History:
     """Train ``model`` in place with mini-batch SGD (or Adam) on cross-entropy.
 
     After every epoch the whole train and test sets are evaluated in eval mode. Training stops
@@ -107,6 +109,8 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
     'diverged', with a warning). ``augment(x, generator=g)`` transforms each training batch.
     ``loss_fn(model, xb, yb, generator=g)`` replaces the cross-entropy of a batch (Ch. 4 adds a
     distractor term this way); the evaluation after each epoch is always plain cross-entropy.
+    ``epoch_metrics`` maps names to functions ``model -> float``, recorded after every epoch in
+    ``history.metrics[name]`` (Ch. 2 tracks the normalized loss this way).
     """
     _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, target_train_loss)
     if optimizer not in ("sgd", "adam"):
@@ -142,6 +146,8 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
             getattr(history, f"{split}_loss").append(loss_value)
             getattr(history, f"{split}_acc").append(acc)
         history.steps.append(steps)
+        for name, measure in (epoch_metrics or {}).items():
+            history.metrics.setdefault(name, []).append(float(measure(model)))
         bar.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
         if not math.isfinite(history.train_loss[-1]):
             history.stop_reason = "diverged"
@@ -164,21 +170,51 @@ def _cached_dataset(name: str, n_train, n_test, seed: int) -> Dataset:
     return load_dataset(name, n_train=n_train, n_test=n_test, seed=seed)
 
 
+# Measures that train_run can record after every epoch, on the train and the test set:
+# name -> "module:function" with the signature f(model, X, y) -> float.
+TRACKABLE = {"normalized_cross_entropy": "helpers.metrics.normalized:normalized_cross_entropy"}
+
+
+def _tracked(names, data: Dataset) -> dict:
+    unknown = set(names) - set(TRACKABLE)
+    if unknown:
+        raise ValueError(f"track must name measures from {sorted(TRACKABLE)}, got {sorted(unknown)}")
+    functions = {}
+    for name in names:
+        module, attr = TRACKABLE[name].split(":")
+        measure = getattr(importlib.import_module(module), attr)
+        for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+            functions[f"{name}/{split}"] = functools.partial(measure, X=x, y=y)
+    return functions
+
+
 def train_run(*, dataset: str, n_train: int | None, n_test: int | None, architecture: str,
               model_kwargs: dict, lr: float, batch_size: int, max_epochs: int,
               randomization: str = "true labels", p: float = 1.0, init_std: float | None = None,
               weight_decay: float = 0.0, dropout: float = 0.0, augment: bool = False,
-              target_train_acc: float | None = 1.0, seed: int = 0, data_seed: int = 42,
-              progress: bool = False) -> dict:
+              target_train_acc: float | None = 1.0, target_train_loss: float | None = None,
+              pretrain: dict | None = None, track: tuple | list = (), seed: int = 0,
+              data_seed: int = 42, progress: bool = False) -> dict:
     """Build the data, the randomization, the model, then ``fit``: one point of a sweep.
 
-    Returns a JSON-serializable dict (``history``, ``num_parameters``) for ``helpers.sweep``.
-    ``seed`` fixes the model's init, the batch order and the randomization.
+    ``pretrain`` (Liao et al.'s protocol) first fits the same model on randomized labels, e.g.
+    ``{"p": 0.5, "max_epochs": 50}`` (keys: randomization, p, max_epochs, target_train_acc).
+    ``track`` names measures from ``TRACKABLE`` to record after every epoch.
+    Returns a JSON-serializable dict (``history``, ``num_parameters``, and ``pretrain_history``
+    when pretraining) for ``helpers.sweep``. ``seed`` fixes init, batch order and randomization.
     """
-    data = randomize(_cached_dataset(dataset, n_train, n_test, data_seed), randomization, p=p, seed=seed)
+    clean = _cached_dataset(dataset, n_train, n_test, data_seed)
+    data = randomize(clean, randomization, p=p, seed=seed)
     kwargs = dict(model_kwargs, **({"dropout": dropout} if dropout else {}))
     model = build(architecture, data.input_shape, data.num_classes, seed=seed, init_std=init_std, **kwargs)
-    history = fit(model, data, epochs=max_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
-                  augment=random_crop if augment else None, target_train_acc=target_train_acc,
-                  seed=seed, progress=progress, desc=f"{architecture} {randomization} p={p}")
-    return {"history": history.to_dict(), "num_parameters": num_parameters(model)}
+    common = dict(lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, progress=progress,
+                  augment=random_crop if augment else None)
+    result = {}
+    if pretrain:
+        pre = dict({"randomization": "random labels", "p": 1.0, "target_train_acc": 1.0}, **pretrain)
+        noisy = randomize(clean, pre["randomization"], p=pre["p"], seed=seed + 1)
+        result["pretrain_history"] = fit(model, noisy, epochs=pre["max_epochs"], target_train_acc=pre["target_train_acc"],
+                                         desc=f"pretrain p={pre['p']}", **common).to_dict()
+    history = fit(model, data, epochs=max_epochs, target_train_acc=target_train_acc, target_train_loss=target_train_loss,
+                  epoch_metrics=_tracked(track, data), desc=f"{architecture} {randomization} p={p}", **common)
+    return dict(result, history=history.to_dict(), num_parameters=num_parameters(model))

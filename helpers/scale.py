@@ -147,3 +147,64 @@ def normalized_loss(scale: str | None = None) -> NormalizedLoss:
         cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
                       pretrain_epochs=2, init_stds=(0.005, 0.01, 0.05))
     return cfg
+
+
+@dataclass(frozen=True)
+class GradientSignalToNoise:
+    """Sizes for Chapter 3 (Liu et al. 2020, GSNR and the one-step generalization ratio)."""
+
+    scale: str
+    dataset: str                    # helpers.data.load_dataset name
+    n_train: int                    # the training set: networks train on it, GSNR is taken over it
+    n_fresh: int                    # held-out draws of the same distribution (the test split): OSGR's D'
+    architecture: str               # the network of Exp. 1-2 (OSGR; true vs random labels)
+    model_kwargs: dict              # its builder's arguments
+    lr: float                       # plain SGD, no momentum: the paper analyses plain gradient steps
+    batch_size: int                 # samples per SGD step
+    checkpoints: tuple[int, ...]    # SGD steps at which GSNR and OSGR are measured (0: at init)
+    early_steps: int                # checkpoints up to this step are "early training" (Pearson r)
+    osgr_n: int                     # n: samples in each train set D and test set D' of the OSGR
+    osgr_pairs: int                 # M: pairs (D, D') averaged in one OSGR measurement
+    osgr_lr: float                  # the "small learning rate" of the one-step measurement
+    contrast_widths: tuple[int, ...]  # hidden widths of the two-layer MLPs, first layer trained/frozen
+    contrast_checkpoints: tuple[int, ...]  # their SGD steps (same lr and batch size as above)
+    toy_n: int                      # toy regression y = x0 * x1 + noise: training samples ...
+    toy_d: int                      # ... input dimension (x0, x1 matter; the other d - 2 do not) ...
+    toy_noise: float                # ... label-noise standard deviation ...
+    toy_lr: float                   # ... full-batch gradient descent learning rate ...
+    toy_checkpoints: tuple[int, ...]  # ... and the GD steps at which GSNR is measured
+    data_seed: int = 42             # which sample of the data set
+    seed: int = 0                   # init, batch order, random labels and the OSGR draws
+
+
+_GSNR_PROFILES = {
+    "tiny": GradientSignalToNoise(
+        "tiny", "mnist1d", 400, 400, "mlp", {"hidden": [64, 64]}, lr=0.05, batch_size=100,
+        checkpoints=(0, 10, 20, 40, 80), early_steps=40, osgr_n=50, osgr_pairs=10, osgr_lr=1e-4,
+        contrast_widths=(32,), contrast_checkpoints=(0, 10, 20, 40, 80),
+        toy_n=200, toy_d=10, toy_noise=0.1, toy_lr=0.01, toy_checkpoints=(0, 50, 100, 200)),
+    "small": GradientSignalToNoise(
+        "small", "mnist1d", 4000, 4000, "mlp", {"hidden": [256, 256]}, lr=0.05, batch_size=128,
+        checkpoints=(0, 10, 20, 40, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920, 2560),
+        early_steps=640, osgr_n=100, osgr_pairs=100, osgr_lr=1e-4,
+        contrast_widths=(32, 256), contrast_checkpoints=(0, 10, 20, 40, 80, 120, 160, 240, 320, 640, 1280),
+        toy_n=1000, toy_d=10, toy_noise=0.1, toy_lr=0.01,
+        toy_checkpoints=(0, 25, 50, 100, 150, 200, 300, 400, 600, 800, 1200, 1600)),
+    "paper": GradientSignalToNoise(  # CIFAR-10 and Zhang et al.'s small conv net, on a GPU
+        "paper", "cifar10", 10000, 10000, "convnet", {}, lr=0.01, batch_size=128,
+        checkpoints=(0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240), early_steps=1280,
+        osgr_n=1000, osgr_pairs=50, osgr_lr=1e-4,
+        contrast_widths=(32, 512), contrast_checkpoints=(0, 20, 40, 80, 160, 320, 640, 1280, 2560),
+        toy_n=10000, toy_d=10, toy_noise=0.1, toy_lr=0.001,
+        toy_checkpoints=(0, 250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000)),
+}
+
+
+def gsnr_profile(scale: str | None = None) -> GradientSignalToNoise:
+    """Chapter 3's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
+    cfg = _GSNR_PROFILES[current(scale)]
+    if cfg.scale == "paper" and smoke():  # the paper's net on CIFAR-shaped noise, a few steps
+        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_fresh=128,
+                      checkpoints=(0, 2, 4), early_steps=4, osgr_n=32, osgr_pairs=4,
+                      contrast_checkpoints=(0, 2, 4), toy_n=256, toy_checkpoints=(0, 2, 4))
+    return cfg

@@ -124,3 +124,23 @@ def test_fit_uses_a_custom_batch_loss():
                   loss_fn=flipped, target_train_loss=None, progress=False, device="cpu")
     assert seen and set(seen) == {20}
     assert h.train_acc[-1] < 0.05  # evaluated against the true labels: the model learned to be wrong
+
+
+def test_train_run_pretrains_on_noise_then_tracks_the_normalized_loss():
+    point = dict(dataset="mnist1d", n_train=200, n_test=100, architecture="mlp",
+                 model_kwargs={"hidden": [32], "bias": "first"}, lr=0.05, batch_size=50, max_epochs=3,
+                 target_train_acc=None, pretrain={"p": 1.0, "max_epochs": 2}, track=["normalized_cross_entropy"])
+    run = train.train_run(**point)
+    assert len(run["pretrain_history"]["train_loss"]) == 2 and len(run["history"]["train_loss"]) == 3
+    metrics = run["history"]["metrics"]
+    assert set(metrics) == {"normalized_cross_entropy/train", "normalized_cross_entropy/test"}
+    assert all(len(v) == 3 and 0 < v[-1] < 2.4 for v in metrics.values())
+    with pytest.raises(ValueError, match="track must name measures from"):
+        train.train_run(**dict(point, track=["sharpness"]))
+
+
+def test_fit_records_epoch_metrics():
+    d = _separable()
+    h = train.fit(models.mlp(5, num_classes=2), d, epochs=3, epoch_metrics={"norm": lambda m: 1.5},
+                  progress=False, device="cpu")
+    assert h.metrics == {"norm": [1.5, 1.5, 1.5]}

@@ -145,7 +145,7 @@ def normalized_loss(scale: str | None = None) -> NormalizedLoss:
     cfg = _NORMALIZED_LOSS_PROFILES[current(scale)]
     if cfg.scale == "paper" and smoke():  # the paper's net on CIFAR-shaped noise, two epochs
         cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
-                      pretrain_epochs=2, init_stds=(0.005, 0.01, 0.05))
+                      pretrain_epochs=2, init_stds=(0.005, 0.01, 0.05), pretrain_ps=(0.0, 1.0))
     return cfg
 
 

@@ -63,13 +63,29 @@ def _read(path: Path, point: dict):
         return None
 
 
+def _call(fn, point: dict, index: int, threads: int | None):
+    """Run one point (in a worker process when parallel); returns (index, result)."""
+    if threads is not None:
+        import torch  # one thread per job: n_jobs jobs share the machine's cores
+
+        torch.set_num_threads(threads)
+    return index, fn(**point)
+
+
 def run_sweep(fn: Callable[..., dict], points: Iterable[dict], name: str, version: str = "",
-              directory: str | os.PathLike | None = None, progress: bool | None = None) -> list[dict]:
+              directory: str | os.PathLike | None = None, progress: bool | None = None,
+              n_jobs: int = 1) -> list[dict]:
     """Evaluate ``fn(**point)`` for every point, reusing cached results; return them in order.
 
     ``fn`` must return a JSON-serializable dict and be deterministic given the point (pass a
     seed in the point). ``name`` is the sweep's folder in the cache; bump ``version`` when ``fn``
     changes in a way that invalidates old results. ``progress=None`` follows ``show_progress()``.
+
+    ``n_jobs`` > 1 (or -1: all cores) computes the missing points in parallel with joblib, one
+    torch thread per job; results are written by this process as each one arrives, so an
+    interrupted parallel sweep keeps every finished point. Inside
+    ``joblib.parallel_config(backend="dask")`` the same call runs on a Dask cluster (Ray
+    likewise), with no other change: workers need only the package, not the cache folder.
     """
     points = list(points)
     if not name or os.sep in name:
@@ -77,14 +93,25 @@ def run_sweep(fn: Callable[..., dict], points: Iterable[dict], name: str, versio
     for i, point in enumerate(points):
         if not isinstance(point, dict):
             raise TypeError(f"points[{i}] must be a dict of keyword arguments, got {type(point).__name__}")
+    if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}")
     folder = Path(directory) if directory is not None else cache_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
-    results = []
-    for point in tqdm(points, desc=name, disable=not (show_progress() if progress is None else progress), leave=False):
-        path = folder / f"{point_key(point, version)}.json"
-        result = _read(path, point)
-        if result is None:
-            result = fn(**point)
-            _write_atomic(path, {"point": point, "result": result})
-        results.append(result)
+    paths = [folder / f"{point_key(point, version)}.json" for point in points]
+    results = [_read(path, point) for path, point in zip(paths, points)]
+    missing = [i for i, r in enumerate(results) if r is None]
+    bar = tqdm(total=len(missing), desc=name, disable=not (show_progress() if progress is None else progress),
+               leave=False)
+    if n_jobs == 1:
+        done = (_call(fn, points[i], i, None) for i in missing)
+    else:
+        from joblib import Parallel, delayed
+
+        done = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_call)(fn, points[i], i, 1) for i in missing)
+    for i, result in done:
+        _write_atomic(paths[i], {"point": points[i], "result": result})
+        results[i] = result
+        bar.update()
+    bar.close()
     return results

@@ -96,6 +96,32 @@ def _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, targe
         raise ValueError(f"target_train_loss must be positive or None, got {target_train_loss!r}")
 
 
+def _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn) -> tuple[int, bool]:
+    """One pass over (x, y) in shuffled mini-batches; returns (steps taken, every loss finite)."""
+    model.train()
+    all_finite, steps = torch.ones((), dtype=torch.bool, device=x.device), 0
+    for idx in torch.randperm(len(x), generator=g).split(batch_size):
+        idx = idx.to(x.device)
+        xb = augment(x[idx], generator=g) if augment is not None else x[idx]
+        loss = F.cross_entropy(model(xb), y[idx]) if loss_fn is None else loss_fn(model, xb, y[idx], generator=g)
+        all_finite &= torch.isfinite(loss.detach())  # read once per epoch: no GPU sync per step
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        steps += 1
+    return steps, bool(all_finite)
+
+
+def _stop_reason(h: History, target_train_acc, target_train_loss) -> str | None:
+    if not math.isfinite(h.train_loss[-1]):
+        return "diverged"
+    if target_train_acc is not None and h.train_acc[-1] >= target_train_acc:
+        return "target_acc"
+    if target_train_loss is not None and h.train_loss[-1] <= target_train_loss:
+        return "target_loss"
+    return None
+
+
 def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01, batch_size: int = 128,
         momentum: float = 0.9, weight_decay: float = 0.0, optimizer: str = "sgd",
         target_train_acc: float | None = None, target_train_loss: float | None = None,
@@ -124,41 +150,23 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
     history, steps, start = History(), 0, time.perf_counter()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
-        model.train()
-        all_finite = torch.ones((), dtype=torch.bool, device=device)
-        for idx in torch.randperm(len(x), generator=g).split(batch_size):
-            idx = idx.to(device)
-            xb = augment(x[idx], generator=g) if augment is not None else x[idx]
-            loss = (F.cross_entropy(model(xb), y[idx]) if loss_fn is None
-                    else loss_fn(model, xb, y[idx], generator=g))
-            all_finite &= torch.isfinite(loss.detach())  # checked once per epoch: no GPU sync per step
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            steps += 1
-        if not all_finite:
-            history.stop_reason = "diverged"
-            warnings.warn(f"{desc}: training diverged: the loss became NaN or inf during epoch {epoch + 1}; "
-                          f"try a smaller lr (now {lr}) or init_std", RuntimeWarning)
-            break
-        for split, (xs, ys) in (("train", (x, y)), ("test", (data.x_test, data.y_test))):
-            loss_value, acc = evaluate(model, xs, ys)
-            getattr(history, f"{split}_loss").append(loss_value)
-            getattr(history, f"{split}_acc").append(acc)
-        history.steps.append(steps)
-        for name, measure in (epoch_metrics or {}).items():
-            history.metrics.setdefault(name, []).append(float(measure(model)))
-        bar.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
-        if not math.isfinite(history.train_loss[-1]):
-            history.stop_reason = "diverged"
-            warnings.warn(f"{desc}: training diverged: the train loss is {history.train_loss[-1]} after "
-                          f"epoch {epoch + 1}; try a smaller lr (now {lr}) or init_std", RuntimeWarning)
-            break
-        if target_train_acc is not None and history.train_acc[-1] >= target_train_acc:
-            history.stop_reason = "target_acc"
-            break
-        if target_train_loss is not None and history.train_loss[-1] <= target_train_loss:
-            history.stop_reason = "target_loss"
+        new_steps, finite = _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn)
+        steps += new_steps
+        if finite:
+            for split, xs, ys in (("train", x, y), ("test", data.x_test, data.y_test)):
+                loss_value, acc = evaluate(model, xs, ys)
+                getattr(history, f"{split}_loss").append(loss_value)
+                getattr(history, f"{split}_acc").append(acc)
+            history.steps.append(steps)
+            for name, measure in (epoch_metrics or {}).items():
+                history.metrics.setdefault(name, []).append(float(measure(model)))
+            bar.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
+        reason = "diverged" if not finite else _stop_reason(history, target_train_acc, target_train_loss)
+        if reason == "diverged":
+            warnings.warn(f"{desc}: training diverged during epoch {epoch + 1} (the loss became NaN or "
+                          f"inf); try a smaller lr (now {lr}) or init_std", RuntimeWarning)
+        if reason is not None:
+            history.stop_reason = reason
             break
     bar.close()
     history.seconds = time.perf_counter() - start
@@ -218,3 +226,32 @@ def train_run(*, dataset: str, n_train: int | None, n_test: int | None, architec
     history = fit(model, data, epochs=max_epochs, target_train_acc=target_train_acc, target_train_loss=target_train_loss,
                   epoch_metrics=_tracked(track, data), desc=f"{architecture} {randomization} p={p}", **common)
     return dict(result, history=history.to_dict(), num_parameters=num_parameters(model))
+
+
+def train_run_esd(*, dataset: str, n_train: int | None, n_test: int | None, architecture: str,
+                  model_kwargs: dict, lr: float, batch_size: int, max_epochs: int, p: float = 0.0,
+                  weight_decay: float = 0.0, min_evals: int = 50, seed: int = 0, data_seed: int = 42,
+                  progress: bool = False) -> dict:
+    """One model of Chapter 5's zoo: train it, then analyze the spectra of its trained weights.
+
+    Training as in ``train_run`` (SGD with momentum for ``max_epochs`` epochs, no early stop;
+    a fraction ``p`` of the training labels redrawn at random). The ESD analysis
+    (``helpers.metrics.esd``) uses the weights only. Returns a JSON-serializable dict:
+    ``history``, ``num_parameters``, ``esd`` (one record per analyzed layer), ``esd_summary``
+    (alpha-hat and the other model-level means) and ``eigenvalues`` (each analyzed layer's ESD);
+    the last three are empty if training diverged.
+    """
+    from .metrics import esd
+
+    kind = "random labels" if p > 0 else "true labels"
+    data = randomize(_cached_dataset(dataset, n_train, n_test, data_seed), kind, p=p, seed=seed)
+    model = build(architecture, data.input_shape, data.num_classes, seed=seed, **model_kwargs)
+    history = fit(model, data, epochs=max_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
+                  seed=seed, progress=progress, desc=f"{architecture} bs={batch_size} lr={lr}")
+    result = {"history": history.to_dict(), "num_parameters": num_parameters(model),
+              "esd": [], "esd_summary": {}, "eigenvalues": {}}
+    if not history.diverged:
+        layers = esd.analyze(model, min_evals=min_evals)
+        result.update(esd=layers.to_dict("records"), esd_summary=esd.summary(layers),
+                      eigenvalues={k: v.tolist() for k, v in esd.layer_eigenvalues(model, min_evals).items()})
+    return result

@@ -1,10 +1,10 @@
-"""The Colab path: Chapter 1 runs after nothing but ``pip install <this repository>``.
+"""The Colab path: every chapter runs after nothing but ``pip install <this repository>``.
 
 A fresh virtual environment holds only what Colab preinstalls (torch, numpy, matplotlib, seaborn,
 ipywidgets, tqdm, scipy and ipykernel, its kernel; no myst-nb, no jupyter-book). The repository's
 tracked files are then installed into it the way the chapter's first cell does on Colab (a normal,
 non-editable ``pip install``), so the test fails if pyproject.toml forgets a dependency the chapter
-imports. Finally Chapter 1 is executed at ``tiny`` scale by a kernel running that environment's
+imports. Finally each chapter is executed at ``tiny`` scale by a kernel running that environment's
 Python, from a working directory outside the repository, and must import the *installed* package.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTER = ROOT / "book" / "01_randomization_tests.ipynb"
+CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 KERNEL_NAME = "colab-fresh-venv"
 
 # What Colab preinstalls, as far as the book is concerned. torch is pinned: pip then takes the
@@ -119,7 +119,8 @@ def test_fresh_venv_has_no_book_tooling(colab_venv):
                                       f"some dependency pulls it in.\n{_tail(proc.stderr)}")
 
 
-def test_chapter1_runs_on_the_colab_path(colab_venv, tmp_path, monkeypatch):
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_runs_on_the_colab_path(chapter, colab_venv, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -151,7 +152,7 @@ def test_chapter1_runs_on_the_colab_path(colab_venv, tmp_path, monkeypatch):
     workdir = tmp_path / "cwd"  # not the repository, so `import helpers` cannot find the checkout
     workdir.mkdir()
 
-    nb = nbformat.read(CHAPTER, as_version=4)
+    nb = nbformat.read(chapter, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(f"import helpers\nprint({MARKER!r} + helpers.__file__)"))
     client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=600,
                             resources={"metadata": {"path": str(workdir)}})
@@ -159,9 +160,9 @@ def test_chapter1_runs_on_the_colab_path(colab_venv, tmp_path, monkeypatch):
     try:
         client.execute()
     except CellExecutionError as err:
-        pytest.fail(f"Chapter 1 failed on the Colab path (fresh venv, BOOK_SCALE=tiny):\n{err}", pytrace=False)
+        pytest.fail(f"{chapter.name} failed on the Colab path (fresh venv, BOOK_SCALE=tiny):\n{err}", pytrace=False)
     finally:
-        print(f"\n[colab] Chapter 1 execution at tiny scale: {time.perf_counter() - t0:.1f}s", flush=True)
+        print(f"\n[colab] {chapter.name} execution at tiny scale: {time.perf_counter() - t0:.1f}s", flush=True)
 
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     errors = [(i, o) for i, c in enumerate(code_cells) for o in c.get("outputs", []) if o.output_type == "error"]

@@ -203,3 +203,52 @@ def random_crop(x: torch.Tensor, padding: int = 4, generator: torch.Generator | 
     cols = (torch.arange(w)[None, :] + dx[:, None]).to(x.device)  # (n, w)
     idx = torch.arange(n, device=x.device)[:, None, None]
     return padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+# --- the toy regression of Chapter 3 (Liu et al. 2020) --------------------------------------
+
+def product_regression(n: int = 1000, d: int = 10, noise: float = 0.1,
+                       seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Liu et al.'s toy regression: x ~ N(0, I_d), y = x_0 * x_1 + noise * N(0, 1).
+
+    Returns ``(x, y)``: float32 tensors of shapes (n, d) and (n, 1). The target needs a product
+    of two inputs, a feature that a network must learn: Chapter 3 trains a two-layer MLP on it with
+    its first layer trained or frozen. Two seeds give independent samples.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if isinstance(d, bool) or not isinstance(d, int) or d < 2:
+        raise ValueError(f"d must be an integer >= 2 (the target uses x_0 and x_1), got {d!r}")
+    if not (isinstance(noise, (int, float)) and noise >= 0 and np.isfinite(noise)):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    y = x[:, :1] * x[:, 1:2] + noise * torch.randn(n, 1, generator=g)
+    return x, y
+
+
+# --- the 2-D toy of Chapter 4 (Huang et al. 2019) --------------------------------------------
+
+def two_spirals(n_train: int = 400, n_test: int = 2000, noise: float = 0.5, seed: int = 0) -> Dataset:
+    """Huang et al.'s two spirals: t = sqrt(u) * 600 degrees, arm (-1.5 t cos t, 1.5 t sin t).
+
+    Class 0 lies on the arm, class 1 on its mirror image through the origin, half the samples
+    each, plus N(0, noise^2) on both coordinates (the paper: n = 400, noise 0.5). The arms reach
+    a radius of about 16. Two seeds give independent draws (Ch. 4 uses one as its distractor set).
+    """
+    for arg, value in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2 or value % 2:
+            raise ValueError(f"{arg} must be an even integer >= 2 (half per class), got {value!r}")
+    if not (isinstance(noise, (int, float)) and noise >= 0 and np.isfinite(noise)):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    g = torch.Generator().manual_seed(seed)
+
+    def draw(n):
+        t = torch.sqrt(torch.rand(n // 2, generator=g)) * (600 / 360) * 2 * np.pi
+        arm = torch.stack([-1.5 * t * torch.cos(t), 1.5 * t * torch.sin(t)], dim=1)
+        x = torch.cat([arm, -arm]) + noise * torch.randn(n, 2, generator=g)
+        y = torch.cat([torch.zeros(n // 2, dtype=torch.int64), torch.ones(n // 2, dtype=torch.int64)])
+        order = torch.randperm(n, generator=g)
+        return x[order], y[order]
+
+    return Dataset("two-spirals", *draw(n_train), *draw(n_test), 2)

@@ -156,20 +156,20 @@ class GradientSignalToNoise:
     scale: str
     dataset: str                    # helpers.data.load_dataset name
     n_train: int                    # the training set: networks train on it, GSNR is taken over it
-    n_fresh: int                    # held-out draws of the same distribution (the test split): OSGR's D'
+    n_fresh: int                    # held-out draws from the same distribution (test split): D'
     architecture: str               # the network of Exp. 1-2 (OSGR; true vs random labels)
     model_kwargs: dict              # its builder's arguments
-    lr: float                       # plain SGD, no momentum: the paper analyses plain gradient steps
+    lr: float                       # plain SGD, no momentum: the paper analyses plain GD steps
     batch_size: int                 # samples per SGD step
     checkpoints: tuple[int, ...]    # SGD steps at which GSNR and OSGR are measured (0: at init)
     early_steps: int                # checkpoints up to this step are "early training" (Pearson r)
     osgr_n: int                     # n: samples in each train set D and test set D' of the OSGR
     osgr_pairs: int                 # M: pairs (D, D') averaged in one OSGR measurement
     osgr_lr: float                  # the "small learning rate" of the one-step measurement
-    contrast_widths: tuple[int, ...]  # hidden widths of the two-layer MLPs, first layer trained/frozen
+    contrast_widths: tuple[int, ...]  # two-layer MLPs' widths (first layer trained/frozen)
     contrast_checkpoints: tuple[int, ...]  # their SGD steps (same lr and batch size as above)
     toy_n: int                      # toy regression y = x0 * x1 + noise: training samples ...
-    toy_d: int                      # ... input dimension (x0, x1 matter; the other d - 2 do not) ...
+    toy_d: int                      # ... input dimension (only x0 and x1 matter) ...
     toy_noise: float                # ... label-noise standard deviation ...
     toy_lr: float                   # ... full-batch gradient descent learning rate ...
     toy_checkpoints: tuple[int, ...]  # ... and the GD steps at which GSNR is measured
@@ -181,13 +181,16 @@ _GSNR_PROFILES = {
     "tiny": GradientSignalToNoise(
         "tiny", "mnist1d", 400, 400, "mlp", {"hidden": [64, 64]}, lr=0.05, batch_size=100,
         checkpoints=(0, 10, 20, 40, 80), early_steps=40, osgr_n=50, osgr_pairs=10, osgr_lr=1e-4,
-        contrast_widths=(32,), contrast_checkpoints=(0, 10, 20, 40, 80),
+        contrast_widths=(32, 256), contrast_checkpoints=(0, 10, 20, 40, 80),
         toy_n=200, toy_d=10, toy_noise=0.1, toy_lr=0.01, toy_checkpoints=(0, 50, 100, 200)),
     "small": GradientSignalToNoise(
         "small", "mnist1d", 4000, 4000, "mlp", {"hidden": [256, 256]}, lr=0.05, batch_size=128,
-        checkpoints=(0, 10, 20, 40, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920, 2560),
-        early_steps=640, osgr_n=100, osgr_pairs=100, osgr_lr=1e-4,
-        contrast_widths=(32, 256), contrast_checkpoints=(0, 10, 20, 40, 80, 120, 160, 240, 320, 640, 1280),
+        checkpoints=(0, 10, 20, 40, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920, 2560, 3840,
+                     5120, 7680, 10240),  # 32 steps/epoch: up to epoch 320
+        early_steps=640,  # 20 epochs: the fresh-sample loss is still within ~5% of the train loss
+        osgr_n=100, osgr_pairs=100, osgr_lr=1e-4,
+        contrast_widths=(32, 256),
+        contrast_checkpoints=(0, 10, 20, 40, 80, 120, 160, 240, 320, 640, 1280),
         toy_n=1000, toy_d=10, toy_noise=0.1, toy_lr=0.01,
         toy_checkpoints=(0, 25, 50, 100, 150, 200, 300, 400, 600, 800, 1200, 1600)),
     "paper": GradientSignalToNoise(  # CIFAR-10 and Zhang et al.'s small conv net, on a GPU
@@ -204,7 +207,148 @@ def gsnr_profile(scale: str | None = None) -> GradientSignalToNoise:
     """Chapter 3's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
     cfg = _GSNR_PROFILES[current(scale)]
     if cfg.scale == "paper" and smoke():  # the paper's net on CIFAR-shaped noise, a few steps
-        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_fresh=128,
-                      checkpoints=(0, 2, 4), early_steps=4, osgr_n=32, osgr_pairs=4,
+        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=128, n_fresh=128,
+                      checkpoints=(0, 1, 2, 4), early_steps=2, osgr_n=32, osgr_pairs=4,
                       contrast_checkpoints=(0, 2, 4), toy_n=256, toy_checkpoints=(0, 2, 4))
+    return cfg
+
+
+@dataclass(frozen=True)
+class HeavyTails:
+    """Sizes for Chapter 5 (Martin & Mahoney 2019/2020, heavy-tailed spectra and weighted alpha).
+
+    The zoo is a base model plus variations of one factor at a time (width, batch size, learning
+    rate, weight decay, label noise), each trained for a fixed number of epochs.
+    """
+
+    scale: str
+    dataset: str                    # helpers.data.load_dataset name
+    n_train: int | None             # training samples (None: the whole set)
+    n_test: int | None              # test samples (None: the whole set)
+    architecture: str               # 'mlp' (hidden layers of one width) or 'convnet' (its MLP head)
+    depth: int                      # mlp: hidden layers; depth - 1 of them are width x width
+    width: int                      # the base model's hidden width
+    lr: float                       # the base model's SGD learning rate (momentum 0.9)
+    batch_size: int                 # the base model's samples per step
+    max_epochs: int                 # a fixed budget, no early stop: tails grow with training
+    widths: tuple[int, ...]         # the zoo's variations, one factor at a time ...
+    batch_sizes: tuple[int, ...]    # ... (also the batch-size experiment, with the base) ...
+    lrs: tuple[float, ...]
+    weight_decays: tuple[float, ...]  # ... the base has none ...
+    label_noises: tuple[float, ...]   # ... and clean labels (p = 0)
+    min_evals: int = 100            # layers with fewer eigenvalues are skipped (>= 100 per ESD)
+    seed: int = 0                   # init, batch order and label noise of every zoo model
+    pretrained: tuple[str, ...] = ()  # torchvision ImageNet models (needs torchvision + network)
+
+    def model_kwargs(self, width: int) -> dict:
+        """The builder's arguments for a model of hidden width ``width``."""
+        if self.architecture == "mlp":
+            return {"hidden": [width] * self.depth}
+        return {"hidden": [width, width // 2]}
+
+    def zoo(self) -> list[dict]:
+        """The zoo's settings: the base model, then each variation of one factor ('varied')."""
+        base = {"varied": "base", "width": self.width, "batch_size": self.batch_size, "lr": self.lr,
+                "weight_decay": 0.0, "p": 0.0}
+        factors = {"width": self.widths, "batch_size": self.batch_sizes, "lr": self.lrs,
+                   "weight_decay": self.weight_decays, "p": self.label_noises}
+        return [base] + [dict(base, varied=k, **{k: v}) for k, values in factors.items() for v in values]
+
+
+_TORCHVISION_SERIES = ("vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
+                       "resnet101", "resnet152")
+
+_HEAVY_TAILS_PROFILES = {
+    "tiny": HeavyTails(
+        "tiny", "mnist1d", 500, 250, "mlp", depth=2, width=128, lr=0.02, batch_size=64,
+        max_epochs=8, widths=(), batch_sizes=(16, 256), lrs=(0.05,), weight_decays=(5e-3,),
+        label_noises=(0.4,)),
+    "small": HeavyTails(
+        "small", "mnist1d", 4000, 1000, "mlp", depth=3, width=256, lr=0.02, batch_size=64,
+        max_epochs=30, widths=(128, 512), batch_sizes=(16, 32, 128, 256), lrs=(0.005, 0.01, 0.05),
+        weight_decays=(5e-4, 2e-3, 5e-3), label_noises=(0.1, 0.2, 0.4),
+        pretrained=_TORCHVISION_SERIES),
+    "paper": HeavyTails(
+        "paper", "cifar10", None, None, "convnet", depth=2, width=384, lr=0.01, batch_size=128,
+        max_epochs=30, widths=(192, 768, 1536), batch_sizes=(16, 32, 64, 256), lrs=(0.003, 0.03),
+        weight_decays=(5e-4, 1e-3, 5e-3), label_noises=(0.1, 0.2, 0.4),
+        pretrained=_TORCHVISION_SERIES + ("vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")),
+}
+
+
+def heavy_tails(scale: str | None = None) -> HeavyTails:
+    """Chapter 5's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
+    cfg = _HEAVY_TAILS_PROFILES[current(scale)]
+    if cfg.scale == "paper" and smoke():  # the paper's net on CIFAR-shaped noise, two epochs
+        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
+                      batch_sizes=(64,), lrs=(), weight_decays=(), label_noises=(0.4,), pretrained=())
+    return cfg
+
+
+@dataclass(frozen=True)
+class BadMinima:
+    """Sizes for Chapter 4 (Huang et al. 2019, bad minima, flatness and basin volume)."""
+
+    scale: str
+    dataset: str                  # helpers.data.load_dataset name
+    n_train: int | None           # training samples
+    n_test: int | None            # test samples (None: the whole test split)
+    n_distractor: int             # distractor samples: further draws, disjoint from train and test
+    architecture: str             # 'mlp' | 'cnn1d' | 'convnet' (helpers.models) | 'resnet18' (torchvision)
+    model_kwargs: dict            # its builder's arguments
+    optimizer: str                # 'sgd' (momentum 0.9) or 'adam'
+    lr: float                     # learning rate, constant
+    batch_size: int               # training samples per step
+    epochs: int                   # fixed budget for every beta: the poison needs time after 100% train
+    distractor_fraction: float    # distractor samples / all samples of a step (the paper: 0.35)
+    beta_grid: tuple[float, ...]  # anti-generalization weights of the sweep and the explorer
+    bad_beta: float               # the bad minimum compared with the clean one; the slider's default
+    slice_span: float             # slices cover a in [-span, span], in units of the direction
+    slice_points: int             # points of a 1-D slice
+    grid_points: int              # points per axis of a 2-D slice
+    hessian_samples: int          # training samples the Hessian is measured on (one graph)
+    n_directions: int             # random directions of the basin radii
+    radius_threshold: float       # train cross-entropy (nats) that bounds the basin and the widths
+    toy_hidden: tuple[int, ...]   # the deep narrow MLP of the two-spirals toy (the paper's widths)
+    toy_schedule: tuple           # (full-batch Adam steps, learning rate) phases, clean and poisoned
+    toy_beta: float               # anti-generalization weight on the toy
+    toy_distractors: int          # fresh two-spirals samples the toy's distractor batches come from
+    toy_distractor_batch: int     # distractor samples per step (the paper: about half of n = 400)
+    toy_features: int             # random Fourier features of the linear model (d >> n = 400)
+    toy_bandwidth: float          # their frequency scale, rad per unit of the input
+
+
+_BAD_MINIMA_PROFILES = {
+    "tiny": BadMinima(
+        "tiny", "mnist1d", 400, 200, 800, "mlp", {"hidden": [64, 64]}, "sgd", lr=0.1, batch_size=100,
+        epochs=30, distractor_fraction=0.5, beta_grid=(0.0, 0.5), bad_beta=0.5, slice_span=1.0,
+        slice_points=11, grid_points=5, hessian_samples=200, n_directions=3, radius_threshold=2.0,
+        toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((100, 3e-3),), toy_beta=0.33,
+        toy_distractors=400, toy_distractor_batch=200, toy_features=800, toy_bandwidth=1.0),
+    "small": BadMinima(
+        "small", "mnist1d", 4000, 1000, 8000, "mlp", {"hidden": [256, 256]}, "sgd", lr=0.1,
+        batch_size=128, epochs=100, distractor_fraction=0.5, beta_grid=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7),
+        bad_beta=0.5, slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=4000,
+        n_directions=20, radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((1500, 3e-3), (1500, 1e-3)),
+        toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0),
+    "paper": BadMinima(
+        "paper", "cifar10", 40000, None, 10000, "resnet18", {}, "sgd", lr=0.05, batch_size=128,
+        epochs=100, distractor_fraction=0.35, beta_grid=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7), bad_beta=0.5,
+        slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=1000, n_directions=50,
+        radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((20000, 3e-3), (20000, 3e-4)),
+        toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0),
+}
+
+
+def bad_minima(scale: str | None = None) -> BadMinima:
+    """Chapter 4's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
+    cfg = _BAD_MINIMA_PROFILES[current(scale)]
+    if cfg.scale == "paper" and smoke():  # CIFAR-shaped noise, two epochs, seconds on a CPU:
+        # a narrow conv net stands in for ResNet-18 (torchvision is not available in CI), and
+        # two epochs fit nothing, hence the loose threshold
+        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, n_distractor=128,
+                      architecture="convnet", model_kwargs={"channels": [8, 8], "hidden": [32]},
+                      epochs=2, beta_grid=(0.0, 0.5), slice_points=5, grid_points=3,
+                      hessian_samples=32, n_directions=2, radius_threshold=5.0,
+                      toy_schedule=((20, 3e-3),), toy_features=500)
     return cfg

@@ -1,0 +1,337 @@
+"""Loss-landscape geometry of Chapter 4 (Huang et al. 2019; Li et al. 2018).
+
+- ``filter_normalized_direction``: a random direction scaled filter by filter to the weights;
+- ``loss_slice``: the loss along one or two such directions (1-D and 2-D slices);
+- ``top_hessian_eigenvalue`` (power iteration) and ``hessian_trace`` (Hutchinson), both from
+  Hessian-vector products that reuse one first-order graph;
+- ``basin_radius`` and ``log10_basin_volume``: how far the loss stays low along random
+  directions, and the volume of the star-shaped basin those radii describe.
+
+Nothing here changes a model: perturbed weights are evaluated with ``torch.func.functional_call``,
+and the model's train/eval mode is restored. Everything is evaluated in eval mode.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn import functional as F
+
+Direction = Mapping[str, torch.Tensor]  # parameter name -> tensor of that parameter's shape
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module):
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _named_params(model: nn.Module) -> dict[str, torch.Tensor]:
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if not params:
+        raise ValueError("model has no trainable parameters")
+    return params
+
+
+def _check_data(X: torch.Tensor, y: torch.Tensor) -> None:
+    if not (isinstance(X, torch.Tensor) and isinstance(y, torch.Tensor)):
+        raise TypeError(f"X and y must be torch tensors, got {type(X).__name__} and {type(y).__name__}")
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"X and y must be non-empty with as many rows, got {len(X)} and {len(y)}")
+
+
+# --- directions and slices (Li et al. 2018, Sec. 4) -----------------------------------------
+
+def filter_normalized_direction(model: nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A Gaussian direction d with d_f <- d_f ||w_f|| / ||d_f|| for every filter f (Li et al. 2018).
+
+    A filter is one slice along dim 0 of a weight (an output unit of a Linear layer, an output
+    channel of a convolution). 1-D tensors (biases, norm layers) get a zero direction. The draw
+    is made on the CPU from ``seed``, so the direction does not depend on the device.
+    """
+    g = torch.Generator().manual_seed(seed)
+    direction = {}
+    for name, p in _named_params(model).items():
+        d = torch.randn(p.shape, generator=g, dtype=torch.float32).to(p.dtype)
+        if p.ndim <= 1:
+            d = torch.zeros_like(d)
+        else:
+            w_norm = p.detach().cpu().reshape(len(p), -1).norm(dim=1, keepdim=True)  # (filters, 1)
+            rows = d.reshape(len(p), -1)
+            d = (rows * w_norm / (rows.norm(dim=1, keepdim=True) + 1e-10)).reshape(p.shape)
+        direction[name] = d.to(p.device)
+    return direction
+
+
+def direction_dim(direction: Direction) -> int:
+    """How many coordinates a direction moves: its non-zero entries (the basin's dimension)."""
+    return int(sum(int((d != 0).sum()) for d in direction.values()))
+
+
+@torch.no_grad()
+def _evaluate(model, params, X, y, loss_fn, batch_size=4096) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` with ``params`` substituted (the model is untouched)."""
+    device, loss_sum, correct = _device(model), 0.0, 0
+    for i in range(0, len(X), batch_size):
+        xb, yb = X[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        out = functional_call(model, params, (xb,))
+        loss_sum += float(loss_fn(out, yb)) * len(xb)
+        if out.ndim == 2 and out.shape[1] > 1:
+            correct += int((out.argmax(1) == yb).sum())
+    return loss_sum / len(X), correct / len(X)
+
+
+def _shifted(base: dict, directions: Sequence[Direction], steps: Sequence[float]) -> dict:
+    out = dict(base)
+    for direction, a in zip(directions, steps):
+        for name, d in direction.items():
+            out[name] = out[name] + a * d
+    return out
+
+
+@dataclass(frozen=True)
+class LossSlice:
+    """The loss (and accuracy) at theta + a d1 (1-D) or theta + a d1 + b d2 (2-D)."""
+
+    coords: np.ndarray    # (m,) step sizes a (and b), in units of the direction
+    loss: np.ndarray      # (m,) or (m, m); loss[i, j] is at a = coords[i], b = coords[j]
+    accuracy: np.ndarray  # same shape as loss (NaN when the output is not a class score)
+
+    def width(self, threshold: float) -> float:
+        """Length of the interval around a = 0 where the 1-D slice stays below ``threshold``.
+
+        Crossings are linearly interpolated; a side that never crosses counts to the end of
+        ``coords``, so the width is then a lower bound.
+        """
+        if self.loss.ndim != 1:
+            raise ValueError("width is defined for 1-D slices only")
+        c, l = self.coords, self.loss
+        i0 = int(np.argmin(np.abs(c)))
+        if not l[i0] < threshold:
+            raise ValueError(f"threshold {threshold} is not above the loss at a = 0 ({l[i0]:.3g})")
+        edges = []
+        for step in (1, -1):
+            i = i0
+            while 0 <= i + step < len(c) and l[i + step] < threshold:
+                i += step
+            j = i + step
+            edges.append(c[i] if not 0 <= j < len(c) else
+                         c[i] + (c[j] - c[i]) * (threshold - l[i]) / (l[j] - l[i]))
+        return float(edges[0] - edges[1])
+
+
+def loss_slice(model: nn.Module, directions, coords, X: torch.Tensor, y: torch.Tensor,
+               loss_fn: Callable | None = None) -> LossSlice:
+    """L(theta + a d1) over ``coords`` (one direction), or L(theta + a d1 + b d2) on the grid
+    coords x coords (two directions): the filter-normalized slices of Li et al. (2018), Ch. 4.
+    """
+    _check_data(X, y)
+    loss_fn = loss_fn or F.cross_entropy
+    directions = [directions] if isinstance(directions, Mapping) else list(directions)
+    if len(directions) not in (1, 2):
+        raise ValueError(f"directions must be one direction or a sequence of 1 or 2, got {len(directions)}")
+    coords = np.asarray(coords, dtype=float)
+    if coords.ndim != 1 or len(coords) == 0 or not np.all(np.isfinite(coords)):
+        raise ValueError("coords must be a non-empty 1-D array of finite step sizes")
+    base = {n: p.detach() for n, p in _named_params(model).items()}
+    grid = [(a,) for a in coords] if len(directions) == 1 else [(a, b) for a in coords for b in coords]
+    with _eval_mode(model):
+        values = [_evaluate(model, _shifted(base, directions, s), X, y, loss_fn) for s in grid]
+    shape = (len(coords),) * len(directions)
+    loss, acc = (np.array(v, dtype=float).reshape(shape) for v in zip(*values))
+    return LossSlice(coords, loss, acc)
+
+
+# --- curvature: Hessian-vector products ------------------------------------------------------
+
+def _first_order_graph(model, loss_fn, X, y):
+    """The gradient of the loss with its graph kept, so each H v costs one more backward pass."""
+    params = list(_named_params(model).values())
+    device = _device(model)
+    loss = (loss_fn or F.cross_entropy)(model(X.to(device)), y.to(device))
+    grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+    pairs = [(p, g) for p, g in zip(params, grads) if g is not None and g.requires_grad]
+    if not pairs:
+        raise ValueError("the loss has no second derivative with respect to the parameters")
+    return [p for p, _ in pairs], [g for _, g in pairs]
+
+
+def _hvp(params, grads, v):
+    hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True, allow_unused=True)
+    return [torch.zeros_like(p) if h is None else h for p, h in zip(params, hv)]
+
+
+def _dot(a, b) -> torch.Tensor:
+    return sum((x * y).sum() for x, y in zip(a, b))
+
+
+def _random_like(params, g, rademacher: bool):
+    if rademacher:
+        return [(2 * torch.randint(0, 2, p.shape, generator=g) - 1).to(p) for p in params]
+    return [torch.randn(p.shape, generator=g).to(p) for p in params]
+
+
+@dataclass(frozen=True)
+class PowerIteration:
+    """The top Hessian eigenvalue from power iteration, and how it was obtained."""
+
+    eigenvalue: float  # the Rayleigh quotient v^T H v of the last iterate (largest |lambda|)
+    iterations: int    # Hessian-vector products used
+    converged: bool    # relative change of the estimate fell below tol before max_iter
+
+
+def top_hessian_eigenvalue(model: nn.Module, loss_fn: Callable | None, X: torch.Tensor,
+                           y: torch.Tensor, tol: float = 1e-3, max_iter: int = 100,
+                           seed: int = 0) -> PowerIteration:
+    """lambda_max of H = d^2 L / d theta^2 by power iteration, v <- H v / ||H v|| (Ch. 4).
+
+    Power iteration finds the eigenvalue of largest magnitude, which at a minimum is the
+    largest. L = ``loss_fn(model(X), y)`` (default: cross-entropy) on the whole of (X, y), in
+    eval mode. One first-order graph is built and reused for every product H v; the start
+    vector is Gaussian, drawn from ``seed``. Stops when the estimate changes by less than
+    ``tol`` relative, |lambda_k - lambda_{k-1}| / (|lambda_{k-1}| + 1e-6) < tol (PyHessian's rule).
+    """
+    _check_data(X, y)
+    if not (tol > 0 and isinstance(max_iter, int) and max_iter >= 1):
+        raise ValueError(f"tol must be > 0 and max_iter a positive integer, got {tol!r}, {max_iter!r}")
+    with _eval_mode(model):
+        params, grads = _first_order_graph(model, loss_fn, X, y)
+        v = _random_like(params, torch.Generator().manual_seed(seed), rademacher=False)
+        norm = torch.sqrt(_dot(v, v))
+        v, estimate = [x / norm for x in v], None
+        for k in range(1, max_iter + 1):
+            hv = _hvp(params, grads, v)
+            new = float(_dot(v, hv))
+            norm = torch.sqrt(_dot(hv, hv)) + 1e-12
+            v = [h.detach() / norm for h in hv]
+            if estimate is not None and abs(new - estimate) / (abs(estimate) + 1e-6) < tol:
+                return PowerIteration(new, k, True)
+            estimate = new
+    return PowerIteration(estimate, max_iter, False)
+
+
+@dataclass(frozen=True)
+class HutchinsonTrace:
+    """tr(H) estimated as the mean of v^T H v over Rademacher vectors v."""
+
+    trace: float      # the estimate
+    std_error: float  # its Monte Carlo standard error (std of v^T H v / sqrt(samples))
+    samples: int      # Hessian-vector products used
+    converged: bool   # std_error / |trace| fell below tol before max_iter
+
+
+def hessian_trace(model: nn.Module, loss_fn: Callable | None, X: torch.Tensor, y: torch.Tensor,
+                  tol: float = 1e-2, max_iter: int = 200, min_iter: int = 10,
+                  seed: int = 0) -> HutchinsonTrace:
+    """Hutchinson's estimator tr(H) = E[v^T H v], v_i = +-1 with equal probability (Ch. 4).
+
+    Same loss and graph as ``top_hessian_eigenvalue``. Draws at least ``min_iter`` vectors and
+    stops once the relative standard error is below ``tol``, or after ``max_iter``.
+    """
+    _check_data(X, y)
+    if not (tol >= 0 and isinstance(max_iter, int) and 1 <= min_iter <= max_iter):
+        raise ValueError(f"need tol >= 0 and integers 1 <= min_iter <= max_iter, "
+                         f"got tol={tol!r}, min_iter={min_iter!r}, max_iter={max_iter!r}")
+    g, samples = torch.Generator().manual_seed(seed), []
+    with _eval_mode(model):
+        params, grads = _first_order_graph(model, loss_fn, X, y)
+        for k in range(1, max_iter + 1):
+            v = _random_like(params, g, rademacher=True)
+            samples.append(float(_dot(v, _hvp(params, grads, v))))
+            mean = float(np.mean(samples))
+            se = float(np.std(samples, ddof=1) / math.sqrt(k)) if k > 1 else math.inf
+            if k >= min_iter and se <= tol * abs(mean):
+                return HutchinsonTrace(mean, se, k, True)
+    return HutchinsonTrace(mean, se, max_iter, False)
+
+
+# --- basin radius and volume (Huang et al. 2019, Sec. 5) --------------------------------------
+
+@dataclass(frozen=True)
+class BasinRadii:
+    """Radii of the basin {theta: L(theta) <= threshold} along random filter-normalized directions."""
+
+    radii: np.ndarray   # (n_directions,) step sizes, in units of each direction
+    threshold: float    # the train loss that bounds the basin
+    base_loss: float    # the loss at the minimum itself
+    dim: int            # coordinates the directions move (weights; biases are excluded)
+    max_radius: float   # search cap: a radius equal to it means "at least this far"
+
+    def log10_volume(self) -> float:
+        """``log10_basin_volume(radii, dim)``."""
+        return log10_basin_volume(self.radii, self.dim)
+
+
+def _first_crossing(loss_at, threshold, max_radius, n_grid, n_bisect) -> float:
+    """The smallest grid radius where loss_at(r) > threshold, refined by bisection."""
+    lo = 0.0
+    for k in range(1, n_grid + 1):
+        hi = max_radius * k / n_grid
+        if loss_at(hi) > threshold:
+            break
+        lo = hi
+    else:
+        return max_radius
+    for _ in range(n_bisect):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if loss_at(mid) <= threshold else (lo, mid)
+    return (lo + hi) / 2
+
+
+def basin_radius(model: nn.Module, X: torch.Tensor, y: torch.Tensor, threshold: float = 0.1,
+                 n_directions: int = 20, seed: int = 0, max_radius: float = 2.0,
+                 loss_fn: Callable | None = None, n_grid: int = 20, n_bisect: int = 8) -> BasinRadii:
+    """Distance r_i along direction d_i at which the train loss first exceeds ``threshold`` (Ch. 4).
+
+    The d_i are filter-normalized (``filter_normalized_direction`` with seeds seed, seed + 1,
+    ...), so r = 1 is a step as large as the weights, filter by filter. r is located on a grid
+    of ``n_grid`` steps up to ``max_radius``, then refined by ``n_bisect`` bisections.
+    """
+    _check_data(X, y)
+    if not (isinstance(n_directions, int) and n_directions >= 1 and max_radius > 0):
+        raise ValueError(f"n_directions must be a positive integer and max_radius > 0, "
+                         f"got {n_directions!r}, {max_radius!r}")
+    loss_fn = loss_fn or F.cross_entropy
+    base = {n: p.detach() for n, p in _named_params(model).items()}
+    with _eval_mode(model):
+        base_loss = _evaluate(model, base, X, y, loss_fn)[0]
+        if not base_loss < threshold:
+            raise ValueError(f"threshold ({threshold}) must exceed the loss at the minimum ({base_loss:.4g})")
+        radii, dims = [], set()
+        for i in range(n_directions):
+            d = filter_normalized_direction(model, seed + i)
+            dims.add(direction_dim(d))
+            loss_at = lambda r: _evaluate(model, _shifted(base, [d], [r]), X, y, loss_fn)[0]
+            radii.append(_first_crossing(loss_at, threshold, max_radius, n_grid, n_bisect))
+    return BasinRadii(np.array(radii), float(threshold), base_loss, max(dims), float(max_radius))
+
+
+def log10_basin_volume(radii, dim: int) -> float:
+    """log10 of the volume of a star-shaped basin, V proportional to mean_i r_i^dim (Huang et al.).
+
+    A region that extends r(u) along each unit direction u has volume V_dim(1) E_u[r(u)^dim],
+    with V_dim(1) the unit ball's volume. We return log10 E[r^dim], the volume relative to the
+    ball of radius 1, computed as logsumexp(dim log r) - log n so that it never overflows.
+    """
+    r = np.asarray(radii, dtype=float)
+    if r.ndim != 1 or len(r) == 0 or not np.all(np.isfinite(r)) or np.any(r <= 0):
+        raise ValueError("radii must be a non-empty 1-D array of positive finite numbers")
+    if not (isinstance(dim, (int, np.integer)) and dim >= 1):
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    log_terms = torch.as_tensor(dim * np.log(r), dtype=torch.float64)  # log r_i^dim, never r_i^dim
+    log_mean = torch.logsumexp(log_terms, 0) - math.log(len(r))
+    return float(log_mean) / math.log(10)

@@ -1,0 +1,457 @@
+"""Gradient signal-to-noise ratio (GSNR) and the one-step generalization ratio (OSGR), Chapter 3.
+
+Liu, Jiang, Bai, Chen and Wang (ICLR 2020). For a parameter j and per-sample gradients g_ij:
+
+    mean_j = (1/N) sum_i g_ij,      var_j = (1/N) sum_i (g_ij - mean_j)^2,      r_j = mean_j^2 / var_j.
+
+**Variance convention.** ``var`` is the *population* variance of the N per-sample gradients
+(divisor N, as BackPACK's ``Variance``): the exact variance of the empirical distribution of the
+sample. The paper's rho_j^2 is the variance over the data distribution; the plug-in moments
+estimate it, and the prediction R = sum_j mean_j^2 / sum_j (mean_j^2 + var_j / n) uses them as
+they are. Both estimates are biased by O(1/N) (``mean_j^2`` exceeds the true squared mean by
+var_j / N on average), so the prediction for train sets of size n is sound when N >> n.
+``GradientMoments.var_unbiased`` gives the N - 1 version.
+
+``gradient_moments`` streams over the data in chunks and accumulates sum g and sum g^2 in float64,
+so its memory is O(parameters) however many samples there are:
+
+- ``nn.Linear`` layers use BackPACK's SumGradSquared identity: a sample's weight gradient is the
+  outer product of its output gradient G_i and its input A_i, so sum_i g_i^2 = (G^2)^T (A^2), one
+  matrix product per chunk, with no per-sample gradient ever formed;
+- other parameters (Conv, BatchNorm, ...) get per-sample gradients from ``torch.func``
+  (functional_call + vmap + grad), a bounded number of samples at a time.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_VMAP_BUDGET = 2 ** 24  # per-sample gradient entries held at once on the torch.func path (64 MB)
+
+
+# --- the result ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GradientMoments:
+    """Per-parameter mean and population variance (divisor ``n``) of the per-sample gradients.
+
+    ``mean`` and ``var`` map parameter names (as in ``model.named_parameters()``) to float64
+    tensors shaped like the parameters; ``n`` is the number of samples they were taken over.
+    """
+
+    mean: dict[str, torch.Tensor]
+    var: dict[str, torch.Tensor]
+    n: int
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.mean)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(m.numel() for m in self.mean.values())
+
+    @property
+    def var_unbiased(self) -> dict[str, torch.Tensor]:
+        """The sample variance with divisor n - 1 (an unbiased estimate of the data's variance)."""
+        return {k: v * (self.n / (self.n - 1)) for k, v in self.var.items()}
+
+    def select(self, names: str | Iterable[str]) -> "GradientMoments":
+        """The moments of some parameters only, e.g. ``m.select(['3.weight'])`` for one layer."""
+        names = [names] if isinstance(names, str) else list(names)
+        unknown = [k for k in names if k not in self.mean]
+        if not names or unknown:
+            raise ValueError(f"names must be a non-empty subset of {self.names}, got {names!r}")
+        return GradientMoments({k: self.mean[k] for k in names}, {k: self.var[k] for k in names},
+                               self.n)
+
+    def flat(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All parameters' (mean, var) as two flat float64 vectors, in ``names`` order."""
+        return (torch.cat([m.reshape(-1) for m in self.mean.values()]),
+                torch.cat([v.reshape(-1) for v in self.var.values()]))
+
+
+# --- checks and small utilities -------------------------------------------------------------
+
+def _check_data(model: nn.Module, X, y, n_min: int = 2, name: str = "X") -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for arg, value in ((name, X), ("y", y)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{arg} must be a torch.Tensor, got {type(value).__name__}")
+    if len(X) != len(y):
+        raise ValueError(f"{name} and y must hold the same number of samples, "
+                         f"got {len(X)} and {len(y)}")
+    if len(X) < n_min:
+        why = " (a variance needs two)" if n_min == 2 else ""
+        raise ValueError(f"{name} must hold at least {n_min} samples{why}, got {len(X)}")
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class _Mode:
+    """Put every module in train or eval mode for a while; then give each its own mode back."""
+
+    def __init__(self, model: nn.Module, training: bool = False):
+        self.model, self.training = model, training
+        self.modes = {m: m.training for m in model.modules()}
+
+    def __enter__(self):
+        self.model.train(self.training)  # eval: no dropout, BatchNorm on running statistics
+
+    def __exit__(self, *exc):
+        for module, mode in self.modes.items():
+            module.training = mode
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _check_mean_reduction(model, loss_fn: LossFn, xb, yb) -> None:
+    """The identity rescales by the batch size: refuse a loss that is not a per-sample mean."""
+    k = min(4, len(xb))
+    with torch.no_grad():
+        out = model(xb[:k])
+        batch = float(loss_fn(out, yb[:k]))
+        single = sum(float(loss_fn(out[i:i + 1], yb[i:i + 1])) for i in range(k)) / k
+    if not math.isclose(batch, single, rel_tol=1e-4, abs_tol=1e-7):
+        raise ValueError("loss_fn must return the mean of the per-sample losses over the batch "
+                         f"(reduction='mean'); on {k} samples it gave {batch:.6g} but the mean of "
+                         f"their single-sample losses is {single:.6g}")
+
+
+# --- which parameters take the Linear identity ------------------------------------------------
+
+def _identity_layers(model: nn.Module, x1: torch.Tensor, trainable: dict) -> dict[nn.Linear, dict]:
+    """Linear modules called once per forward on 2-D inputs, with their trainable parameters.
+
+    A probe forward pass counts the calls and input ranks; a module called twice (shared) or on
+    3-D inputs, or whose parameter is shared with another module, goes to the torch.func path.
+    """
+    calls: dict[nn.Module, list[int]] = {}
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    count = lambda mod, inp, out: calls.setdefault(mod, []).append(inp[0].dim())
+    hooks = [m.register_forward_hook(count) for m in linears]
+    try:
+        with torch.no_grad():
+            model(x1)
+    finally:
+        for h in hooks:
+            h.remove()
+    owners: dict[int, int] = {}
+    for m in model.modules():
+        for p in m.parameters(recurse=False):
+            owners[id(p)] = owners.get(id(p), 0) + 1
+    by_id = {id(p): k for k, p in trainable.items()}
+    layers = {}
+    for m in linears:
+        own = {role: by_id[id(p)] for role, p in m.named_parameters(recurse=False)
+               if id(p) in by_id}
+        unshared = all(owners[id(p)] == 1 for p in m.parameters(recurse=False))
+        if own and calls.get(m) == [2] and unshared:
+            layers[m] = own
+    return layers
+
+
+# --- the two ways to the per-chunk sums -------------------------------------------------------
+
+def _linear_sums(model, loss_fn, xb, yb, layers: dict, trainable: dict) -> dict[str, tuple]:
+    """Sums of g and g^2 over the chunk for the Linear layers, via forward/backward hooks."""
+    store: dict[nn.Module, list] = {m: [] for m in layers}
+
+    def on_forward(mod, inp, out):  # keep the input; catch the output's gradient when it comes
+        store[mod].append(inp[0].detach())
+        out.register_hook(lambda g_out: store[mod].append(g_out.detach()))
+
+    hooks = [m.register_forward_hook(on_forward) for m in layers]
+    names = [k for own in layers.values() for k in own.values()]
+    try:
+        mean_grads = torch.autograd.grad(loss_fn(model(xb), yb), [trainable[k] for k in names])
+    finally:
+        for h in hooks:
+            h.remove()
+    batch, sums = len(xb), {}
+    mean_grads = dict(zip(names, mean_grads))
+    for m, own in layers.items():
+        a, g_out = store[m]
+        g_out = g_out * batch  # mean loss: the hook sees (1/B) dl_i/dz_i; per sample, undo the 1/B
+        if "weight" in own:
+            sums[own["weight"]] = (mean_grads[own["weight"]].double() * batch,
+                                   (g_out.square().T @ a.square()).double())
+        if "bias" in own:
+            sums[own["bias"]] = (g_out.double().sum(0), g_out.double().square().sum(0))
+    return sums
+
+
+def _vmap_sums(model, loss_fn, xb, yb, names: list[str], trainable: dict) -> dict[str, tuple]:
+    """Sums of g and g^2 over the chunk for ``names``, from per-sample gradients (torch.func)."""
+    fixed = {k: p.detach() for k, p in model.named_parameters() if k not in names}
+    fixed.update(dict(model.named_buffers()))
+    free = {k: trainable[k].detach() for k in names}
+
+    def sample_loss(params, x, t):
+        out = functional_call(model, {**fixed, **params}, (x.unsqueeze(0),))
+        return loss_fn(out, t.unsqueeze(0))
+
+    per_sample_grad = vmap(grad(sample_loss), in_dims=(None, 0, 0))
+    step = max(1, _VMAP_BUDGET // max(1, sum(p.numel() for p in free.values())))
+    sums = {k: [0.0, 0.0] for k in names}
+    for i in range(0, len(xb), step):
+        grads = per_sample_grad(free, xb[i:i + step], yb[i:i + step])
+        for k, g in grads.items():
+            g = g.double()
+            sums[k][0] = sums[k][0] + g.sum(0)
+            sums[k][1] = sums[k][1] + g.square().sum(0)
+    return {k: tuple(v) for k, v in sums.items()}
+
+
+# --- the public functions ---------------------------------------------------------------------
+
+def gradient_moments(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor,
+                     chunk_size: int = 1024) -> GradientMoments:
+    """Mean and variance over (X, y) of each trainable parameter's per-sample gradient (Ch. 3).
+
+    mean_j = (1/N) sum_i g_ij and var_j = (1/N) sum_i g_ij^2 - mean_j^2 (population variance,
+    clamped at 0 against rounding), with g_i the gradient of ``loss_fn`` on sample i alone.
+    ``loss_fn(output, target)`` must average over the batch, like ``F.cross_entropy``, and the
+    samples must not interact in the forward pass (true in eval mode for the standard layers).
+    ``chunk_size`` samples go through the network at a time. Frozen parameters
+    (``requires_grad=False``) are left out. The model runs in eval mode on its own device; its
+    modes, its ``.grad`` fields and the inputs are left as they were.
+    """
+    _check_data(model, X, y)
+    chunk_size = _check_positive_int(chunk_size, "chunk_size")
+    trainable = {k: p for k, p in model.named_parameters() if p.requires_grad}
+    if not trainable:
+        raise ValueError("model has no trainable parameters (all have requires_grad=False)")
+    device = _model_device(model)
+    acc = device if device.type != "mps" else torch.device("cpu")  # mps has no float64
+    s1 = {k: torch.zeros(p.shape, dtype=torch.float64, device=acc) for k, p in trainable.items()}
+    s2 = {k: torch.zeros_like(v) for k, v in s1.items()}
+    with _Mode(model):
+        _check_mean_reduction(model, loss_fn, X[:4].to(device), y[:4].to(device))
+        layers = _identity_layers(model, X[:1].to(device), trainable)
+        by_identity = {k for own in layers.values() for k in own.values()}
+        others = [k for k in trainable if k not in by_identity]
+        for i in range(0, len(X), chunk_size):
+            xb, yb = X[i:i + chunk_size].to(device), y[i:i + chunk_size].to(device)
+            sums = _linear_sums(model, loss_fn, xb, yb, layers, trainable) if layers else {}
+            sums.update(_vmap_sums(model, loss_fn, xb, yb, others, trainable) if others else {})
+            for k, (g1, g2) in sums.items():
+                s1[k] += g1.to(acc)
+                s2[k] += g2.to(acc)
+    n = len(X)
+    mean = {k: s / n for k, s in s1.items()}
+    var = {k: (s2[k] / n - mean[k].square()).clamp_(min=0.0) for k in s1}
+    return GradientMoments(mean, var, n)
+
+
+def gsnr(moments: GradientMoments) -> dict[str, torch.Tensor]:
+    """Each parameter's GSNR r_j = mean_j^2 / var_j (Liu et al. 2020; Ch. 3).
+
+    Where var_j = 0: r_j = 0 if mean_j = 0 too (no sample moves the parameter: no signal), and
+    r_j = inf if mean_j != 0 (every sample agrees exactly: signal without noise).
+    """
+    if not isinstance(moments, GradientMoments):
+        raise TypeError(f"moments must be a GradientMoments, got {type(moments).__name__}")
+    out = {}
+    for k, m in moments.mean.items():
+        signal, noise = m.square(), moments.var[k]
+        r = signal / noise.where(noise > 0, torch.ones_like(noise))
+        no_noise = torch.where(signal > 0, torch.full_like(r, math.inf), torch.zeros_like(r))
+        out[k] = torch.where(noise > 0, r, no_noise)
+    return out
+
+
+def mean_gsnr(moments: GradientMoments) -> float:
+    """The average of r_j over all parameters in ``moments`` (the paper's 'mean GSNR'; Ch. 3)."""
+    values = torch.cat([r.reshape(-1) for r in gsnr(moments).values()])
+    return float(values.mean())
+
+
+def osgr_predicted(moments: GradientMoments, n: int) -> float:
+    """The OSGR that the GSNR predicts for train sets of size n (Liu et al. 2020; Ch. 3).
+
+    R(Z, n) = 1 - (1/n) sum_j W_j / (r_j + 1/n),  W_j = E[g_Dj^2] / sum_k E[g_Dk^2],
+    E[g_Dj^2] = mean_j^2 + var_j / n; equivalently sum_j mean_j^2 / sum_j (mean_j^2 + var_j / n).
+    Valid as the learning rate goes to 0 and when train and test mean gradients share a law.
+    """
+    n = _check_positive_int(n, "n")
+    if not isinstance(moments, GradientMoments):
+        raise TypeError(f"moments must be a GradientMoments, got {type(moments).__name__}")
+    mean, var = moments.flat()
+    expected_sq = mean.square() + var / n  # E[g_Dj^2] for a train set of n samples
+    total = expected_sq.sum()
+    if not total > 0:
+        raise ValueError("every gradient moment is zero: a step decreases no loss and R is undefined")
+    r = torch.cat([t.reshape(-1) for t in gsnr(moments).values()])
+    return float(1.0 - (expected_sq / total / (r + 1.0 / n)).sum() / n)
+
+
+# --- the one-step generalization ratio, measured ----------------------------------------------
+
+@dataclass(frozen=True)
+class OSGRMeasurement:
+    """One-step loss decreases on M pairs of train set D and test set D' (Ch. 3).
+
+    ``train_decrease[m] = L_D(theta) - L_D(theta - lr g_D)`` and ``test_decrease[m]`` the same on
+    D', both float64 tensors of shape (pairs,); ``ratio`` is their ratio of means, the OSGR.
+    """
+
+    train_decrease: torch.Tensor
+    test_decrease: torch.Tensor
+    n: int
+    lr: float
+
+    @property
+    def pairs(self) -> int:
+        return len(self.train_decrease)
+
+    @property
+    def ratio(self) -> float:
+        """R = E[Delta L_test] / E[Delta L_train], the expectations taken over the pairs."""
+        return float(self.test_decrease.mean() / self.train_decrease.mean())
+
+
+def _draw_pairs(len_train: int, len_test: int | None, n: int, g: torch.Generator):
+    """Index sets (D, D') of size n: disjoint draws from one pool, or one draw from each pool."""
+    if len_test is None:
+        perm = torch.randperm(len_train, generator=g)
+        return perm[:n], perm[n:2 * n]
+    return torch.randperm(len_train, generator=g)[:n], torch.randperm(len_test, generator=g)[:n]
+
+
+def _check_osgr_args(model, X, y, X_test, y_test, n, pairs, lr) -> None:
+    _check_data(model, X, y, n_min=1)
+    n, pairs = _check_positive_int(n, "n"), _check_positive_int(pairs, "pairs")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("X_test and y_test must be given together (or both left None)")
+    if X_test is None and 2 * n > len(X):
+        raise ValueError(f"n must be at most len(X) // 2 = {len(X) // 2} to draw disjoint D "
+                         f"and D' from one pool, got {n}")
+    if X_test is not None:
+        _check_data(model, X_test, y_test, n_min=1, name="X_test")
+        if n > min(len(X), len(X_test)):
+            raise ValueError(f"n must be at most {min(len(X), len(X_test))} (the smaller pool), "
+                             f"got {n}")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+
+
+def _activation_size(model: nn.Module, x1: torch.Tensor) -> int:
+    """Numbers every leaf module outputs for one sample: what a forward pass keeps per sample."""
+    sizes = []
+    leaves = [m for m in model.modules() if not list(m.children())]
+    size = lambda mod, inp, out: sizes.append(out.numel())
+    hooks = [m.register_forward_hook(size) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(x1)
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(sizes)
+
+
+def _one_step_decreases(model, loss_fn, state: dict, free: dict, lr: float):
+    """A function (D, D') -> (Delta L_D, Delta L_D') for one step on D, to be vmapped over pairs."""
+    loss_at = lambda p, xs, ys: loss_fn(functional_call(model, {**state, **p}, (xs,)), ys)
+
+    def decreases(x_train, y_train, x_test, y_test):
+        g_train, loss_train = torch.func.grad_and_value(loss_at)(free, x_train, y_train)
+        stepped = {k: v - lr * g_train[k] for k, v in free.items()}  # theta - lr * grad L_D
+        return torch.stack([loss_train - loss_at(stepped, x_train, y_train),
+                            loss_at(free, x_test, y_test) - loss_at(stepped, x_test, y_test)])
+    return vmap(decreases)
+
+
+def osgr_measured(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, n: int,
+                  X_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None, *,
+                  pairs: int = 20, lr: float = 1e-4, seed: int = 0) -> OSGRMeasurement:
+    """Measured OSGR, R(Z, n) = E[Delta L_test] / E[Delta L_train] (Liu et al. 2020; Ch. 3).
+
+    For each of ``pairs`` pairs, draw a train set D of n samples and a disjoint test set D' of n
+    samples, take one gradient-descent step theta' = theta - lr * grad L_D(theta), and record how
+    much the loss fell on D and on D'. With ``X_test`` None, D and D' are disjoint draws from
+    (X, y); otherwise D comes from (X, y) and D' from (X_test, y_test). The steps are functional
+    (the model is not changed), in eval mode and in float64: a small step moves the loss by only
+    ~lr |g|^2. Pairs are vmapped, as many at a time as about 2^25 numbers allow.
+    """
+    _check_osgr_args(model, X, y, X_test, y_test, n, pairs, lr)
+    device = _model_device(model)
+    dtype = torch.float64 if device.type != "mps" else torch.float32
+    cast = lambda t: t.to(device, dtype) if t.is_floating_point() else t.to(device)
+    state = {k: cast(v.detach()) for k, v in [*model.named_parameters(), *model.named_buffers()]}
+    free = {k: state[k] for k, p in model.named_parameters() if p.requires_grad}
+    g = torch.Generator().manual_seed(seed)
+    len_test = None if X_test is None else len(X_test)
+    draws = [_draw_pairs(len(X), len_test, n, g) for _ in range(pairs)]
+    X_te, y_te = (X, y) if X_test is None else (X_test, y_test)
+    out = []
+    with _Mode(model):
+        per_sample = _activation_size(model, X[:1].to(device))
+        per_pair = 3 * (sum(v.numel() for v in free.values()) + 2 * n * per_sample)  # numbers
+        step = max(1, min(pairs, 2 ** 25 // per_pair))
+        decreases = _one_step_decreases(model, loss_fn, state, free, float(lr))
+        for i in range(0, pairs, step):
+            i_train = torch.stack([d[0] for d in draws[i:i + step]])  # (pairs in chunk, n)
+            i_test = torch.stack([d[1] for d in draws[i:i + step]])
+            out.append(decreases(cast(X[i_train]), cast(y[i_train]),
+                                 cast(X_te[i_test]), cast(y_te[i_test])))
+    out = torch.cat(out).detach().to("cpu", torch.float64)
+    return OSGRMeasurement(out[:, 0], out[:, 1], n, float(lr))
+
+
+# --- training with checkpoints ----------------------------------------------------------------
+
+def train_and_record(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor,
+                     record: Callable[[nn.Module], dict], at_steps: Iterable[int], *, lr: float,
+                     batch_size: int | None = None, seed: int = 0) -> list[dict]:
+    """Plain SGD (no momentum) on ``loss_fn``, calling ``record(model)`` after each step count in
+    ``at_steps`` (0: before training); the GD dynamics that Ch. 3 follows. ``batch_size`` None is
+    full-batch gradient descent. Frozen parameters (``requires_grad=False``) are not updated.
+    Returns one dict per checkpoint: ``{"step": s, **record(model)}``.
+    """
+    _check_data(model, X, y, n_min=1)
+    at = sorted(set(at_steps))
+    if not at or not all(isinstance(s, int) and s >= 0 for s in at):
+        raise ValueError(f"at_steps must be non-negative integers, got {list(at_steps)!r}")
+    if batch_size is not None:
+        _check_positive_int(batch_size, "batch_size")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    device, g = _model_device(model), torch.Generator().manual_seed(seed)
+    X, y = X.to(device), y.to(device)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
+    batches, step, records, modes = iter(()), 0, [], _Mode(model, training=True)
+    for target in at:
+        while step < target:
+            idx = next(batches, None)
+            if idx is None:  # a new epoch (full batch: the whole set every step)
+                batches = iter([slice(None)] if batch_size is None else
+                               torch.randperm(len(X), generator=g).split(batch_size))
+                idx = next(batches)
+            model.train()
+            loss = loss_fn(model(X[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+        if step and not torch.isfinite(loss):
+            raise FloatingPointError(f"training diverged (loss {float(loss)}) by step {step}; "
+                                     f"try a smaller lr (now {lr})")
+        records.append({"step": step, **record(model)})
+    opt.zero_grad(set_to_none=True)
+    modes.__exit__()
+    return records

@@ -281,7 +281,8 @@ def heavy_tails(scale: str | None = None) -> HeavyTails:
     cfg = _HEAVY_TAILS_PROFILES[current(scale)]
     if cfg.scale == "paper" and smoke():  # the paper's net on CIFAR-shaped noise, two epochs
         cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
-                      batch_sizes=(64,), lrs=(), weight_decays=(), label_noises=(0.4,), pretrained=())
+                      widths=(192,), batch_sizes=(64,), lrs=(), weight_decays=(5e-3,),
+                      label_noises=(0.4,), pretrained=())
     return cfg
 
 

@@ -1,0 +1,151 @@
+"""helpers.metrics.esd.analyze against weightwatcher 0.7.7's WeightWatcher(model).analyze().
+
+Two models with random weights (seed 0): an MLP 784-2048-2048-2048-10 and a Conv2d net with
+the shapes of ResNet-18 (its 20 convolutions and its 512 -> 1000 classifier). Both analyzers
+run on the same model in the same process, min_evals = 50 for both (the MLP's 2048 -> 10 layer
+is skipped by both), each timed ``--repeats`` times: mean +- std (and min, which a loaded machine
+disturbs least) of the wall time. Reported: the time ratios, the largest |alpha difference|, and where the time goes, the
+eigenvalues (our Gram-matrix eigvalsh vs weightwatcher's SVD per slice) against the power-law
+fits (our vectorized KS vs weightwatcher's loop over x_min). Our float32 path is timed too, with
+its alpha difference from float64: the precision check behind the float64 default.
+Every measurement is taken with 1 thread and with all threads (torch and BLAS alike), since
+the shared 2-core machine this runs on is often loaded and threads then contend.
+
+Usage: .venv/bin/python benchmarks/bench_esd.py [--repeats 3] [--threads 1 2]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy
+import torch
+from threadpoolctl import threadpool_limits
+from torch import nn
+
+from helpers.metrics import esd
+
+logging.getLogger("weightwatcher").disabled = True
+with warnings.catch_warnings():  # weightwatcher sets a global "ignore" filter at import
+    import weightwatcher as ww
+    from weightwatcher.RMT_Util import svd_vals
+    from weightwatcher.WW_powerlaw import pl_fit
+
+MIN_EVALS = 50
+
+
+# --- the models ------------------------------------------------------------------------------
+def mlp_2048(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(784, 2048), nn.ReLU(), nn.Linear(2048, 2048), nn.ReLU(),
+                         nn.Linear(2048, 2048), nn.ReLU(), nn.Linear(2048, 10))
+
+
+def resnet18_shapes(seed: int = 0) -> nn.Module:
+    """ResNet-18's weight shapes (convs without BN or skips: only the weights matter here)."""
+    torch.manual_seed(seed)
+    layers = [nn.Conv2d(3, 64, 7, bias=False)] + [nn.Conv2d(64, 64, 3, bias=False) for _ in range(4)]
+    for c_in, c in ((64, 128), (128, 256), (256, 512)):
+        layers += [nn.Conv2d(c_in, c, 3, bias=False), nn.Conv2d(c, c, 3, bias=False),
+                   nn.Conv2d(c_in, c, 1, bias=False)]  # first block: two convs and the 1x1 shortcut
+        layers += [nn.Conv2d(c, c, 3, bias=False) for _ in range(2)]
+    return nn.Sequential(*layers, nn.Linear(512, 1000))
+
+
+# --- timing ----------------------------------------------------------------------------------
+def timed(fn, repeats: int):
+    """(result of the last call, list of wall times in seconds)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return result, times
+
+
+def ww_analyze(model):
+    with warnings.catch_warnings():  # weightwatcher 0.7.7 calls a deprecated pandas API
+        warnings.filterwarnings("ignore", message="Passing a dict to DataFrame.from_records")
+        return ww.WeightWatcher(model=model).analyze(min_evals=MIN_EVALS)
+
+
+def ww_parts(model):
+    """weightwatcher's two stages, called as its analyze() calls them: SVD per slice, then the fit."""
+    layers = [l for l in esd.layer_matrices(model) if l.num_evals >= MIN_EVALS]
+    start = time.perf_counter()
+    spectra = [np.sort(np.concatenate([svd_vals(w.numpy().astype(float), method="fast") ** 2
+                                       for w in l.matrices])) for l in layers]
+    middle = time.perf_counter()
+    for evals in spectra:
+        pl_fit(data=evals[evals > esd.EVALS_THRESH])
+    return middle - start, time.perf_counter() - middle
+
+
+def our_parts(model, dtype=torch.float64):
+    """Our two stages: batched Gram eigenvalues per layer, then the vectorized fit."""
+    start = time.perf_counter()
+    spectra = esd.layer_eigenvalues(model, MIN_EVALS, dtype)
+    middle = time.perf_counter()
+    for evals in spectra.values():
+        esd.power_law_fit(evals[evals > esd.EVALS_THRESH])
+    return middle - start, time.perf_counter() - middle
+
+
+def fmt(times) -> str:
+    return f"{np.mean(times):.3f} +- {np.std(times):.3f} (min {np.min(times):.3f})"
+
+
+def bench_model(name, model, repeats, threads) -> dict:
+    theirs, t_ww = timed(lambda: ww_analyze(model), repeats)
+    ours, t_ours = timed(lambda: esd.analyze(model, MIN_EVALS), repeats)
+    ours32, t_32 = timed(lambda: esd.analyze(model, MIN_EVALS, dtype=torch.float32), repeats)
+    ww_eig, ww_fit = np.mean([ww_parts(model) for _ in range(repeats)], axis=0)
+    our_eig, our_fit = np.mean([our_parts(model) for _ in range(repeats)], axis=0)
+    assert list(theirs["name"]) == list(ours["name"]), "the two analyzers kept different layers"
+    return {"model": name, "threads": threads, "layers": len(ours),
+            "weightwatcher (s)": fmt(t_ww), "ours float64 (s)": fmt(t_ours),
+            "ratio (means)": np.mean(t_ww) / np.mean(t_ours), "ratio (mins)": min(t_ww) / min(t_ours),
+            "ours float32 (s)": fmt(t_32), "ratio float32 (mins)": min(t_ww) / min(t_32),
+            "max |d alpha| vs ww": np.abs(ours["alpha"].values - theirs["alpha"].values).max(),
+            "max |d alpha| f32 vs f64": np.abs(ours32["alpha"].values - ours["alpha"].values).max(),
+            "... on layers with alpha < 10": np.abs(ours32["alpha"] - ours["alpha"])[ours["alpha"] < 10].max(),
+            "ww: svd / fit (s)": f"{ww_eig:.3f} / {ww_fit:.3f}",
+            "ours: eigvalsh / fit (s)": f"{our_eig:.3f} / {our_fit:.3f}"}
+
+
+def header(args) -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+               platform.processor())
+    return (f"# bench_esd: {cpu}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start\n"
+            f"# python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, "
+            f"scipy {scipy.__version__}, weightwatcher {ww.__version__}\n"
+            f"# seed 0, {args.repeats} repeats per measurement (mean +- std and min of wall time), "
+            f"min_evals {MIN_EVALS}, threads {args.threads}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count()])
+    args = parser.parse_args()
+    print(header(args), flush=True)
+    rows, default_threads = [], torch.get_num_threads()
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        with threadpool_limits(limits=threads):
+            for name, build in (("MLP 784-2048x3-10", mlp_2048), ("ResNet-18 shapes", resnet18_shapes)):
+                rows.append(bench_model(name, build(), args.repeats, threads))
+                print(pd.DataFrame(rows[-1:]).T.to_string(header=False), flush=True)
+    torch.set_num_threads(default_threads)
+    pd.set_option("display.width", 250)
+    print(f"\n# load average {os.getloadavg()[0]:.2f} at the end\n" + pd.DataFrame(rows).round(4).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -142,13 +142,7 @@ def _identity_layers(model: nn.Module, x1: torch.Tensor, trainable: dict) -> dic
     calls: dict[nn.Module, list[int]] = {}
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     count = lambda mod, inp, out: calls.setdefault(mod, []).append(inp[0].dim())
-    hooks = [m.register_forward_hook(count) for m in linears]
-    try:
-        with torch.no_grad():
-            model(x1)
-    finally:
-        for h in hooks:
-            h.remove()
+    _forward_with_hooks(model, x1, linears, count)
     owners: dict[int, int] = {}
     for m in model.modules():
         for p in m.parameters(recurse=False):
@@ -354,14 +348,19 @@ def _activation_size(model: nn.Module, x1: torch.Tensor) -> int:
     sizes = []
     leaves = [m for m in model.modules() if not list(m.children())]
     size = lambda mod, inp, out: sizes.append(out.numel())
-    hooks = [m.register_forward_hook(size) for m in leaves]
+    _forward_with_hooks(model, x1, leaves, size)
+    return sum(sizes)
+
+
+def _forward_with_hooks(model: nn.Module, x: torch.Tensor, modules, hook) -> None:
+    """Run ``model(x)`` once without gradients, with ``hook`` on ``modules`` (removed afterwards)."""
+    hooks = [m.register_forward_hook(hook) for m in modules]
     try:
         with torch.no_grad():
-            model(x1)
+            model(x)
     finally:
         for h in hooks:
             h.remove()
-    return sum(sizes)
 
 
 def _one_step_decreases(model, loss_fn, state: dict, free: dict, lr: float):

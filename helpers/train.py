@@ -211,6 +211,14 @@ def train_run(*, dataset: str, n_train: int | None, n_test: int | None, architec
     Returns a JSON-serializable dict (``history``, ``num_parameters``, and ``pretrain_history``
     when pretraining) for ``helpers.sweep``. ``seed`` fixes init, batch order and randomization.
     """
+    return _train_model(**locals())[1]  # locals() here is exactly the keyword arguments
+
+
+def _train_model(*, dataset, n_train, n_test, architecture, model_kwargs, lr, batch_size, max_epochs,
+                 randomization="true labels", p=1.0, init_std=None, weight_decay=0.0, dropout=0.0,
+                 augment=False, target_train_acc=1.0, target_train_loss=None, pretrain=None, track=(),
+                 seed=0, data_seed=42, progress=False) -> tuple[nn.Module, dict]:
+    """``train_run``'s work, also handing back the trained model (for measures taken after training)."""
     clean = _cached_dataset(dataset, n_train, n_test, data_seed)
     data = randomize(clean, randomization, p=p, seed=seed)
     kwargs = dict(model_kwargs, **({"dropout": dropout} if dropout else {}))
@@ -225,7 +233,7 @@ def train_run(*, dataset: str, n_train: int | None, n_test: int | None, architec
                                          desc=f"pretrain p={pre['p']}", **common).to_dict()
     history = fit(model, data, epochs=max_epochs, target_train_acc=target_train_acc, target_train_loss=target_train_loss,
                   epoch_metrics=_tracked(track, data), desc=f"{architecture} {randomization} p={p}", **common)
-    return dict(result, history=history.to_dict(), num_parameters=num_parameters(model))
+    return model, dict(result, history=history.to_dict(), num_parameters=num_parameters(model))
 
 
 def train_run_esd(*, dataset: str, n_train: int | None, n_test: int | None, architecture: str,
@@ -243,14 +251,13 @@ def train_run_esd(*, dataset: str, n_train: int | None, n_test: int | None, arch
     """
     from .metrics import esd
 
-    kind = "random labels" if p > 0 else "true labels"
-    data = randomize(_cached_dataset(dataset, n_train, n_test, data_seed), kind, p=p, seed=seed)
-    model = build(architecture, data.input_shape, data.num_classes, seed=seed, **model_kwargs)
-    history = fit(model, data, epochs=max_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
-                  seed=seed, progress=progress, desc=f"{architecture} bs={batch_size} lr={lr}")
-    result = {"history": history.to_dict(), "num_parameters": num_parameters(model),
-              "esd": [], "esd_summary": {}, "eigenvalues": {}}
-    if not history.diverged:
+    model, result = _train_model(
+        dataset=dataset, n_train=n_train, n_test=n_test, architecture=architecture, model_kwargs=model_kwargs,
+        lr=lr, batch_size=batch_size, max_epochs=max_epochs, p=p, weight_decay=weight_decay,
+        randomization="random labels" if p > 0 else "true labels", target_train_acc=None, seed=seed,
+        data_seed=data_seed, progress=progress)
+    result.update(esd=[], esd_summary={}, eigenvalues={})
+    if result["history"]["stop_reason"] != "diverged":
         layers = esd.analyze(model, min_evals=min_evals)
         result.update(esd=layers.to_dict("records"), esd_summary=esd.summary(layers),
                       eigenvalues={k: v.tolist() for k, v in esd.layer_eigenvalues(model, min_evals).items()})

@@ -388,14 +388,15 @@ glue("ch5_pretrained_status", "skipped: " + skipped if skipped else
 # ## How fast is the analyzer?
 #
 # `benchmarks/bench_esd.py` times `esd.analyze` against `weightwatcher.WeightWatcher(model).analyze()` on the same models in one run: an MLP 784-2048-2048-2048-10 and a network with the convolution shapes of ResNet-18, with random weights.
-# It was run once when this chapter was written, not when the book builds, on the development machine: a 2-core Intel Xeon shared with other jobs (load average 2 to 3 during the run), one thread for both libraries, five repeats each.
-# On the MLP, weightwatcher took 4.53 ± 0.05 s and `esd.analyze` 1.05 ± 0.02 s, 4.3 times faster; on the ResNet-18 shapes, 1.46 ± 0.01 s against 0.56 ± 0.00 s, 2.6 times faster.
-# Where the time goes: weightwatcher spends 4.39 s (MLP) and 0.94 s (ResNet-18) in its SVDs and 0.06 s and 0.46 s in its power-law fits; `esd` spends 1.02 s and 0.53 s in the eigenvalues and 0.005 s and 0.028 s in the fits.
+# It was run when this chapter was last revised, not when the book builds, on the development machine: a 2-core Intel Xeon (AVX-512) with little else running (load average about 1), three repeats each, once with one thread and once with both threads for both libraries.
+# With both threads (torch's default on this machine), weightwatcher took 2.78 ± 0.09 s on the MLP and `esd.analyze` 0.82 ± 0.15 s, 3.4 times faster; on the ResNet-18 shapes, 1.60 ± 0.01 s against 0.49 ± 0.02 s, 3.3 times faster.
+# With one thread: 4.47 ± 0.06 s against 1.04 ± 0.03 s on the MLP (4.3 times), and 1.44 ± 0.00 s against 0.55 ± 0.00 s on the ResNet-18 shapes (2.6 times).
+# Where the time goes (one thread): weightwatcher spends 4.37 s (MLP) and 0.95 s (ResNet-18) in its SVDs and 0.06 s and 0.45 s in its power-law fits; `esd` spends 1.01 s and 0.52 s in the eigenvalues and 0.005 s and 0.028 s in the fits.
 # The fits are 12 to 16 times faster.
-# The eigenvalues are 4.3 times faster for the 2048 × 2048 matrices but only 1.8 times for the 512 × 512 slices of ResNet-18, where a symmetric eigensolver gains little over an SVD; so the ResNet-18 shapes stay short of the threefold speed-up this book aimed for.
-# With two threads on the loaded machine, weightwatcher's times became erratic (19 ± 7 s on the MLP), so we quote the one-thread run.
+# The eigenvalues are 4.3 times faster for the 2048 × 2048 matrices but only 1.8 times for the 512 × 512 slices of ResNet-18: there almost all of a symmetric eigensolver's time is the reduction to tridiagonal form (84 of 88 ms for nine 512 × 512 Gram matrices), memory-bound work that gains little over an SVD.
+# So the threefold speed-up this book aimed for holds with both threads on both models, but not for the ResNet-18 shapes on one thread.
 # The fitted exponents of the two analyzers agree to rounding on every layer.
-# Computing the eigenvalues in float32 would be faster (7.1 and 3.9 times weightwatcher's speed), and it changes $\alpha$ by at most $10^{-4}$ on layers with $\alpha < 10$, but by up to 0.023 on the near-random 512 × 512 layers, whose $\alpha$ reaches 120; so float64 stays the default.
+# Computing the eigenvalues in float32 would be faster (7.0 and 3.8 times weightwatcher's speed on one thread), and it changes $\alpha$ by at most $10^{-4}$ on layers with $\alpha < 10$, but by 0.02 to 0.04 on the near-random 512 × 512 layers, whose $\alpha$ reaches 120; so float64 stays the default.
 
 # %% [markdown]
 # ## Reproduction scorecard

@@ -353,3 +353,73 @@ def bad_minima(scale: str | None = None) -> BadMinima:
                       hessian_samples=32, n_directions=2, radius_threshold=5.0,
                       toy_schedule=((20, 3e-3),), toy_features=500)
     return cfg
+
+
+@dataclass(frozen=True)
+class MeasureZoo:
+    """Sizes for Chapter 6 (after Jiang et al. 2020): the zoo's grid and how each measure is taken.
+
+    The zoo is the full grid depths x widths x lrs x batch_sizes x weight_decays, every model
+    trained (SGD, momentum 0.9, constant lr) until its train cross-entropy reaches
+    ``target_train_loss``, then measured (``helpers.zoo``).
+    """
+
+    scale: str
+    dataset: str                    # helpers.data.load_dataset name
+    n_train: int | None             # training samples (None: the whole set)
+    n_test: int | None              # test samples (None: the whole set)
+    architecture: str               # 'mlp' or 'convnet' (helpers.zoo.model_kwargs)
+    depths: tuple[int, ...]         # hidden layers (mlp) or conv blocks (convnet)
+    widths: tuple[int, ...]         # units (mlp) or channels (convnet) per layer
+    lrs: tuple[float, ...]
+    batch_sizes: tuple[int, ...]
+    weight_decays: tuple[float, ...]
+    max_epochs: int                 # a model still above the target after this is left out
+    target_train_loss: float        # the stopping criterion (Jiang et al.: cross-entropy 0.01)
+    measure_samples: int            # train samples for the Hessian, GSNR and perturbation measures
+    sharpness_samples: int          # weight perturbations averaged per sigma (PAC-Bayes sharpness)
+    n_directions: int               # random directions of the basin radius
+    radius_threshold: float         # train cross-entropy that bounds the basin
+    min_evals: int                  # layers with fewer eigenvalues get no alpha (Ch. 5)
+    n_boot: int                     # bootstrap resamples of every confidence interval
+    seed: int = 0                   # init and batch order of every model (the same for all)
+
+    def points(self) -> list[dict]:
+        """The zoo's sweep points: keyword arguments of ``helpers.zoo.train_and_measure``."""
+        import itertools
+
+        fixed = {k: getattr(self, k) for k in (
+            "dataset", "n_train", "n_test", "architecture", "max_epochs", "target_train_loss",
+            "measure_samples", "sharpness_samples", "n_directions", "radius_threshold", "min_evals", "seed")}
+        grid = itertools.product(self.depths, self.widths, self.lrs, self.batch_sizes, self.weight_decays)
+        return [dict(fixed, depth=d, width=w, lr=lr, batch_size=b, weight_decay=wd) for d, w, lr, b, wd in grid]
+
+
+_MEASURE_ZOO_PROFILES = {
+    "tiny": MeasureZoo(
+        "tiny", "mnist1d", 400, 200, "mlp", depths=(2, 3), widths=(32, 64), lrs=(0.05, 0.1),
+        batch_sizes=(32, 100), weight_decays=(0.0, 2e-4), max_epochs=60, target_train_loss=0.05,
+        measure_samples=200, sharpness_samples=2, n_directions=2, radius_threshold=0.3, min_evals=20,
+        n_boot=50),
+    "small": MeasureZoo(
+        "small", "mnist1d", 4000, 1000, "mlp", depths=(2, 3, 4), widths=(128, 256), lrs=(0.02, 0.1),
+        batch_sizes=(32, 128), weight_decays=(0.0, 2e-4), max_epochs=200, target_train_loss=0.01,
+        measure_samples=1000, sharpness_samples=8, n_directions=10, radius_threshold=0.1, min_evals=100,
+        n_boot=500),
+    "paper": MeasureZoo(
+        "paper", "cifar10", None, None, "convnet", depths=(2, 3, 4), widths=(32, 64), lrs=(0.01, 0.03),
+        batch_sizes=(64, 256), weight_decays=(0.0, 5e-4), max_epochs=300, target_train_loss=0.01,
+        measure_samples=5000, sharpness_samples=8, n_directions=20, radius_threshold=0.1, min_evals=100,
+        n_boot=1000),
+}
+
+
+def measure_zoo(scale: str | None = None) -> MeasureZoo:
+    """Chapter 6's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
+    cfg = _MEASURE_ZOO_PROFILES[current(scale)]
+    if cfg.scale == "paper" and smoke():  # CIFAR-shaped noise; a loose target that two epochs reach
+        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, depths=(2,), widths=(8, 16),
+                      lrs=(0.01,), batch_sizes=(64, 128), weight_decays=(0.0, 5e-4), max_epochs=2,
+                      target_train_loss=5.0, measure_samples=64, sharpness_samples=2, n_directions=2,
+                      radius_threshold=10.0, min_evals=8, n_boot=20)
+    return cfg

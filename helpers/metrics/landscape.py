@@ -5,7 +5,9 @@
 - ``top_hessian_eigenvalue`` (power iteration) and ``hessian_trace`` (Hutchinson), both from
   Hessian-vector products that reuse one first-order graph;
 - ``basin_radius`` and ``log10_basin_volume``: how far the loss stays low along random
-  directions, and the volume of the star-shaped basin those radii describe.
+  directions, and the volume of the star-shaped basin those radii describe;
+- ``pac_bayes_sigma``: the largest random perturbation the train error tolerates (Jiang et
+  al. 2020's PAC-Bayesian flatness, used in Ch. 6).
 
 Nothing here changes a model: perturbed weights are evaluated with ``torch.func.functional_call``,
 and the model's train/eval mode is restored. Everything is evaluated in eval mode.
@@ -335,3 +337,63 @@ def log10_basin_volume(radii, dim: int) -> float:
     log_terms = torch.as_tensor(dim * np.log(r), dtype=torch.float64)  # log r_i^dim, never r_i^dim
     log_mean = torch.logsumexp(log_terms, 0) - math.log(len(r))
     return float(log_mean) / math.log(10)
+
+
+# --- PAC-Bayesian flatness (Jiang et al. 2020, the 'pacbayes.flatness' measure; Ch. 6) ---------
+
+@dataclass(frozen=True)
+class PacBayesSigma:
+    """The largest perturbation scale sigma' the train error tolerates, and how it was found."""
+
+    sigma: float         # sigma' (the measure is 1 / sigma'^2: sharper minima tolerate less)
+    deviation: float     # mean train-error increase at sigma' (at most max_deviation)
+    max_deviation: float  # the tolerated increase of the 0-1 train error
+    base_error: float    # train error of the unperturbed model
+    n_samples: int       # perturbations averaged at each sigma
+    magnitude_aware: bool
+    capped: bool         # True when even sigma_range's upper end was tolerated (a lower bound)
+
+
+def pac_bayes_sigma(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_deviation: float = 0.1,
+                    n_samples: int = 8, magnitude_aware: bool = False, epsilon: float = 1e-3,
+                    sigma_range: tuple[float, float] = (1e-5, 10.0), n_bisect: int = 20,
+                    seed: int = 0) -> PacBayesSigma:
+    """Largest sigma with E_u[err(w + u)] - err(w) <= ``max_deviation``, u ~ N(0, sigma^2 I) (Ch. 6).
+
+    Jiang et al.'s (2020) 'pacbayes.flatness' is 1 / sigma'^2; with ``magnitude_aware`` each
+    coordinate's variance is sigma^2 (w_i^2 + epsilon^2) instead ('pacbayes.mag.flatness').
+    err is the 0-1 error on (X, y) in eval mode; every parameter (weights and biases) is perturbed.
+    The same ``n_samples`` Gaussian draws are rescaled at every sigma (common random numbers),
+    so the estimated deviation is a deterministic function of sigma and bisection on log sigma
+    (``n_bisect`` halvings of the bracket ``sigma_range``) converges; the model is not modified.
+    """
+    _check_data(X, y)
+    if not 0 < max_deviation < 1:
+        raise ValueError(f"max_deviation must lie in (0, 1), got {max_deviation!r}")
+    if not (isinstance(n_samples, int) and n_samples >= 1 and isinstance(n_bisect, int) and n_bisect >= 1):
+        raise ValueError(f"n_samples and n_bisect must be positive integers, got {n_samples!r}, {n_bisect!r}")
+    lo, hi = sigma_range
+    if not 0 < lo < hi:
+        raise ValueError(f"sigma_range must be (low, high) with 0 < low < high, got {sigma_range!r}")
+    base = {n: p.detach() for n, p in _named_params(model).items()}
+    g = torch.Generator().manual_seed(seed)
+    scales = {n: (p.square() + epsilon ** 2).sqrt() if magnitude_aware else torch.ones_like(p)
+              for n, p in base.items()}
+    noise = [{n: torch.randn(p.shape, generator=g, dtype=torch.float32).to(p) * scales[n]
+              for n, p in base.items()} for _ in range(n_samples)]  # drawn on the CPU: device-independent
+    with _eval_mode(model):
+        base_error = 1 - _evaluate(model, base, X, y, F.cross_entropy)[1]
+
+        def deviation(sigma: float) -> float:
+            errors = [1 - _evaluate(model, _shifted(base, [u], [sigma]), X, y, F.cross_entropy)[1] for u in noise]
+            return float(np.mean(errors)) - base_error
+
+        if deviation(hi) <= max_deviation:
+            return PacBayesSigma(hi, deviation(hi), max_deviation, base_error, n_samples, magnitude_aware, True)
+        if deviation(lo) > max_deviation:
+            raise ValueError(f"even sigma = {lo:g} raises the train error by more than {max_deviation}: "
+                             "lower sigma_range[0]")
+        for _ in range(n_bisect):  # invariant: deviation(lo) <= max_deviation < deviation(hi)
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if deviation(mid) <= max_deviation else (lo, mid)
+    return PacBayesSigma(lo, deviation(lo), max_deviation, base_error, n_samples, magnitude_aware, False)

@@ -1,0 +1,159 @@
+"""Chapter 6: the baselines' closed forms, PAC-Bayes sharpness, the batched ranking and the zoo's cache."""
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.stats import norm
+from torch import nn
+
+from helpers import models, scale, sweep, train, zoo
+from helpers.metrics import landscape, norms, rank
+
+
+def small_mlp(bias=True, seed=0):
+    torch.manual_seed(seed)
+    return models.Classifier((3,), nn.Linear(3, 4, bias=bias), nn.ReLU(), nn.Linear(4, 5, bias=bias), nn.ReLU(),
+                             nn.Linear(5, 2, bias=bias))
+
+
+def brute_force_path_norm(model):
+    """sum over every path (from an input or a bias to an output) of the product of squared weights."""
+    layers = [m for m in model if isinstance(m, nn.Linear)]
+    total = 0.0
+    for start in range(len(layers) + 1):  # start = 0: an input unit; start = k: layer k-1's bias
+        if start > 0 and layers[start - 1].bias is None:
+            continue
+        width = layers[start].in_features if start == 0 else layers[start - 1].out_features
+        for units in itertools.product(range(width), *(range(l.out_features) for l in layers[start:])):
+            w = 1.0 if start == 0 else layers[start - 1].bias[units[0]].item() ** 2
+            for layer, a, b in zip(layers[start:], units, units[1:]):
+                w *= layer.weight[b, a].item() ** 2
+            total += w
+    return total
+
+
+def test_path_norm_is_the_sum_over_paths():
+    for bias in (False, True):
+        model = small_mlp(bias)
+        assert math.exp(norms.log_path_norm(model)) == pytest.approx(brute_force_path_norm(model), rel=1e-10)
+
+
+def test_norm_measures_are_invariant_to_rescaling_relu_layers():
+    model, rescaled = small_mlp(bias=False), small_mlp(bias=False)
+    with torch.no_grad():
+        rescaled[0].weight.mul_(3.0)
+        rescaled[2].weight.div_(3.0)  # f is unchanged: relu(3 z) = 3 relu(z)
+    x = torch.randn(7, 3)
+    assert torch.allclose(model(x), rescaled(x), atol=1e-5)
+    assert norms.log_path_norm(rescaled) == pytest.approx(norms.log_path_norm(model), abs=1e-6)  # float32 weights
+    assert norms.log_spectral_norm_product(rescaled) == pytest.approx(norms.log_spectral_norm_product(model), abs=1e-6)
+    assert norms.distance_from_init(rescaled, model) > 1.0  # the distance, of course, is not invariant
+
+
+def test_spectral_product_and_distance_match_numpy():
+    model, init = small_mlp(seed=0), small_mlp(seed=1)
+    weights = [m.weight.detach().double().numpy() for m in model if isinstance(m, nn.Linear)]
+    assert norms.log_spectral_norm_product(model) == pytest.approx(
+        sum(2 * np.log(np.linalg.norm(w, 2)) for w in weights), rel=1e-12)
+    flat = lambda m: np.concatenate([p.detach().double().numpy().ravel() for p in m.parameters()])
+    assert norms.distance_from_init(model, init) == pytest.approx(np.linalg.norm(flat(model) - flat(init)), rel=1e-12)
+    with pytest.raises(ValueError, match="init"):
+        norms.distance_from_init(model, small_mlp(bias=False))
+
+
+def linear_probe(d=200, margin=2.0):
+    """Linear(d, 2) without bias on x = +-e_j: sample j is misclassified iff margin + u_0j - u_1j < 0."""
+    model = models.Classifier((d,), nn.Linear(d, 2, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.stack([torch.full((d,), margin / 2), torch.full((d,), -margin / 2)]))
+    x = torch.cat([torch.eye(d), -torch.eye(d)])
+    y = torch.cat([torch.zeros(d, dtype=torch.long), torch.ones(d, dtype=torch.long)])
+    return model, x, y
+
+
+def test_pac_bayes_sigma_matches_the_gaussian_closed_form():
+    # error = Phi(-margin / (sigma sqrt 2)), so the error reaches 0.1 at sigma' = margin / (sqrt 2 z_0.9)
+    margin = 2.0
+    model, x, y = linear_probe(margin=margin)
+    expected = margin / (math.sqrt(2) * norm.ppf(0.9))
+    fit = landscape.pac_bayes_sigma(model, x, y, max_deviation=0.1, n_samples=50, n_bisect=14, seed=0)
+    assert fit.base_error == 0 and not fit.capped
+    assert fit.sigma == pytest.approx(expected, rel=0.05)
+    assert fit.deviation <= 0.1
+    # magnitude-aware: the variance is sigma^2 (w^2 + eps^2) = sigma^2 (margin^2 / 4 + eps^2)
+    mag = landscape.pac_bayes_sigma(model, x, y, n_samples=50, n_bisect=14, magnitude_aware=True, epsilon=0.5)
+    assert mag.sigma == pytest.approx(expected / math.sqrt(margin ** 2 / 4 + 0.25), rel=0.05)
+    assert torch.equal(model[0].weight[0], torch.full((200,), margin / 2))  # the model is untouched
+
+
+def test_pac_bayes_sigma_rejects_bad_arguments_and_reports_a_cap():
+    model, x, y = linear_probe(margin=2.0)
+    with pytest.raises(ValueError, match="max_deviation"):
+        landscape.pac_bayes_sigma(model, x, y, max_deviation=1.5)
+    with pytest.raises(ValueError, match="sigma_range"):
+        landscape.pac_bayes_sigma(model, x, y, sigma_range=(1.0, 0.5))
+    capped = landscape.pac_bayes_sigma(model, x, y, sigma_range=(1e-4, 0.1), n_samples=4)
+    assert capped.capped and capped.sigma == 0.1
+
+
+def test_rank_measures_equals_the_one_measure_functions():
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame([dict(a=a, b=b, c=c) for a, b, c in itertools.product([1, 2, 3], [0.1, 0.2], [5, 6])] * 2)
+    table["gap"] = rng.normal(size=len(table))
+    table["m1"] = table["gap"] + rng.normal(size=len(table))
+    table["m2"] = rng.integers(0, 3, len(table)).astype(float)  # ties
+    out = rank.rank_measures(table, {"m1": 1, "m2": -1}, "gap", ["a", "b", "c"], n_boot=100, seed=3)
+    got = out.set_index(["measure", "statistic"])
+    table["minus_m2"] = -table["m2"]
+    for measure, column in (("m1", "m1"), ("m2", "minus_m2")):
+        tau = rank.kendall_tau_ci(table[column], table["gap"], n_boot=100, seed=3)
+        assert tuple(got.loc[(measure, "tau")]) == pytest.approx((tau.value, tau.low, tau.high), abs=1e-12)
+        for stat, est in rank.granulated_tau(table, column, "gap", ["a", "b", "c"], n_boot=100, seed=3).items():
+            assert tuple(got.loc[(measure, stat)]) == pytest.approx((est.value, est.low, est.high), abs=1e-12)
+    with pytest.raises(ValueError, match="signs"):
+        rank.rank_measures(table, {"m1": 2}, "gap", ["a"])
+
+
+def test_the_small_zoo_is_a_grid_of_at_least_48_models_over_5_hyperparameters():
+    cfg = scale.measure_zoo("small")
+    points = cfg.points()
+    assert len(points) >= 48 and len({tuple(p[h] for h in zoo.HYPERPARAMETERS) for p in points}) == len(points)
+    assert all(len({p[h] for p in points}) >= 2 for h in zoo.HYPERPARAMETERS)
+
+
+@pytest.fixture
+def mini_zoo():
+    cfg = dataclasses.replace(scale.measure_zoo("tiny"), depths=(2,), widths=(24,), lrs=(0.1,),
+                              batch_sizes=(50, 100), weight_decays=(0.0,), n_train=200, n_test=100)
+    return cfg.points()
+
+
+def test_zoo_second_run_trains_nothing(mini_zoo, tmp_path, monkeypatch):
+    first = zoo.zoo_table(mini_zoo, sweep.run_sweep(zoo.train_and_measure, mini_zoo, "zoo", directory=tmp_path))
+    assert first["reached"].all() and np.isfinite(first[list(zoo.MEASURE_NAMES)].to_numpy()).all()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the second run trained a model")
+
+    monkeypatch.setattr(train, "fit", no_training)
+    second = zoo.zoo_table(mini_zoo, sweep.run_sweep(zoo.train_and_measure, mini_zoo, "zoo", directory=tmp_path))
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_model_that_misses_the_criterion_is_kept_but_not_measured(mini_zoo):
+    point = dict(mini_zoo[0], max_epochs=1, target_train_loss=1e-6)
+    result = zoo.train_and_measure(**point)
+    assert not result["reached"] and result["measures"] == {}
+    row = zoo.zoo_table([point], [result]).iloc[0]
+    assert not row["reached"] and row["stop_reason"] == "max_epochs" and math.isnan(row["alpha_hat"])
+
+
+def test_zoo_table_refuses_a_non_finite_measure(mini_zoo):
+    result = zoo.train_and_measure(**mini_zoo[0])
+    result["measures"]["mean_gsnr"] = float("nan")
+    with pytest.raises(ValueError, match="mean_gsnr"):
+        zoo.zoo_table(mini_zoo[:1], [result])

@@ -402,8 +402,8 @@ _MEASURE_ZOO_PROFILES = {
         measure_samples=200, sharpness_samples=2, n_directions=2, radius_threshold=0.3, min_evals=20,
         n_boot=50),
     "small": MeasureZoo(
-        "small", "mnist1d", 4000, 1000, "mlp", depths=(2, 3, 4), widths=(128, 256), lrs=(0.02, 0.1),
-        batch_sizes=(32, 128), weight_decays=(0.0, 2e-4), max_epochs=200, target_train_loss=0.01,
+        "small", "mnist1d", 4000, 1000, "mlp", depths=(2, 3, 4), widths=(128, 256), lrs=(0.025, 0.05),
+        batch_sizes=(64, 256), weight_decays=(0.0, 2e-4), max_epochs=300, target_train_loss=0.01,
         measure_samples=1000, sharpness_samples=8, n_directions=10, radius_threshold=0.1, min_evals=100,
         n_boot=500),
     "paper": MeasureZoo(

@@ -336,3 +336,16 @@ def test_gsnr_profiles_are_consistent(name, monkeypatch):
     smoke = scale.gsnr_profile(name)
     assert (smoke.dataset == "synthetic-cifar10") == (name == "paper")
     assert smoke.n_fresh >= 2 * smoke.osgr_n and smoke.early_steps in smoke.checkpoints[2:-1]
+
+
+def test_gsnr_is_invariant_to_scaling_the_loss_even_when_squares_underflow_float32():
+    # r_j = mean_j^2 / var_j does not change when the loss is multiplied by a constant. At 1e-25
+    # the per-sample gradients (~1e-25) still fit float32, but their squares (~1e-50) do not.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    X, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    plain = gsnr.gsnr(gsnr.gradient_moments(model, F.cross_entropy, X, y))
+    tiny = gsnr.gsnr(gsnr.gradient_moments(model, lambda out, t: 1e-25 * F.cross_entropy(out, t), X, y))
+    for k in plain:
+        assert torch.isfinite(tiny[k]).all(), k
+        assert torch.allclose(tiny[k], plain[k], rtol=1e-3), k

@@ -181,8 +181,13 @@ def _linear_sums(model, loss_fn, xb, yb, layers: dict, trainable: dict) -> dict[
         a, g_out = store[m]
         g_out = g_out * batch  # mean loss: the hook sees (1/B) dl_i/dz_i; per sample, undo the 1/B
         if "weight" in own:
-            sums[own["weight"]] = (mean_grads[own["weight"]].double() * batch,
-                                   (g_out.square().T @ a.square()).double())
+            g1, g2 = mean_grads[own["weight"]].double() * batch, (g_out.square().T @ a.square()).double()
+            # float32 squares of gradients below ~1e-23 underflow to 0, which would turn a tiny
+            # but non-zero gradient into "variance 0" (GSNR inf): redo those rows in float64
+            rows = ((g2 == 0) & (g1 != 0)).any(1).nonzero().squeeze(1)
+            if len(rows):
+                g2[rows] = g_out[:, rows].double().square().T @ a.double().square()
+            sums[own["weight"]] = (g1, g2)
         if "bias" in own:
             sums[own["bias"]] = (g_out.double().sum(0), g_out.double().square().sum(0))
     return sums

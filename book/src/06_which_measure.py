@@ -1,0 +1,401 @@
+# %% [markdown]
+# # 6. Which measure predicts generalization?
+#
+# [![Open In Colab](images/colab-badge.svg)](https://colab.research.google.com/github/why-deep-networks-generalize/book/blob/main/book/06_which_measure.ipynb)
+#
+# :::{admonition} Learning objectives
+# After this chapter you can
+# - build a model zoo on a grid of hyperparameters, trained to one stopping criterion, with a cached sweep that runs in parallel;
+# - compute every measure of Chapters 2–5, and four norm-based baselines, on each model of the zoo;
+# - rank a measure against the generalization gap with Kendall's $\tau$ and with Jiang et al.'s granulated $\psi$, and put a bootstrap confidence interval on each;
+# - say which measures this zoo supports, where that agrees with the large study of Jiang et al., and why a single correlation can mislead.
+# :::
+#
+# ## The question
+#
+# Each of the last four chapters tested one paper's measure on the experiments that paper chose.
+# Liao et al.'s normalized loss was set against test loss on networks trained from different starting points, Liu et al.'s GSNR against random labels, Huang et al.'s flatness against poisoned minima, Martin & Mahoney's $\hat\alpha$ against a zoo that varied one factor at a time.
+# Every measure looked good on its own ground.
+# This chapter puts them on common ground: one zoo of networks, every measure computed on every network, and one scale to compare them.
+#
+# The scale is the one Jiang et al. {cite}`jiang2020fantastic` built for their study of more than 40 measures on over 10,000 convolutional networks.
+# A measure $\mu$ *predicts* generalization if ordering the models by $\mu$ orders them by their generalization gap $g$ (train accuracy minus test accuracy).
+# Over a set $T$ of models, Kendall's rank correlation
+#
+# $$
+# \tau(\mu, g) = \frac{1}{|T|(|T|-1)} \sum_{i \ne j \in T} \operatorname{sign}(\mu_i - \mu_j)\, \operatorname{sign}(g_i - g_j)
+# $$
+#
+# is $+1$ when the two orderings agree on every pair, $-1$ when they are reversed, and about $0$ when they are unrelated; a tied pair counts as $0$.
+#
+# **Why one $\tau$ is not enough.**
+# A zoo varies several hyperparameters at once, and a measure can rank the whole zoo well by tracking just one of them.
+# The parameter count, for example, changes only with depth and width: if deeper networks happened to generalize worse, the parameter count would earn a large $\tau$ without saying anything about learning rates or batch sizes.
+# Jiang et al. therefore also report a *granulated* score.
+# For hyperparameter $i$, group the models that agree on every other hyperparameter; within each group only $i$ varies.
+# $\psi_i$ is the mean of $\tau$ over those groups, and
+#
+# $$
+# \Psi = \frac{1}{n} \sum_{i=1}^{n} \psi_i
+# $$
+#
+# averages over the $n$ hyperparameters.
+# $\psi_i$ asks: when I change only hyperparameter $i$, does the measure move the way the gap does?
+# A measure that is constant within a group (the parameter count when only the learning rate varies) scores $\psi_i = 0$ there.
+#
+# :::{admonition} Jiang et al.'s findings
+# :class: note
+# Over their zoo of more than 10,000 networks (7 hyperparameters, CIFAR-10 and SVHN, all trained to cross-entropy 0.01), measures based on *sharpness*, that is, on how much random or worst-case weight perturbations raise the training error (the PAC-Bayesian flatness measures in particular), had the best granulated scores.
+# A measure of gradient noise also did well.
+# The norm-based measures, the product of spectral norms above all, failed: their correlation with the gap was weak or negative.
+# :::
+#
+# **Orientation.**
+# Every measure below is oriented so that a positive $\tau$ means "predicts as claimed".
+# A *complexity* such as a norm or a sharpness is claimed to grow with the gap and enters as it is.
+# The GSNR (Chapter 3) and the basin radius (Chapter 4) are claimed to *shrink* as the gap grows, and enter with a minus sign.
+
+# %% [markdown]
+# ## Setup
+#
+# On Colab the first cell installs `helpers`.
+# The scale profile sets every size below: `small` (the default) trains a zoo of MLPs on MNIST-1D {cite}`greydanus2020scaling` on a CPU, in a few minutes on two cores; `paper` trains Zhang et al.'s small AlexNet-style network, at several depths and widths, on CIFAR-10 on a GPU.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab: install helpers from the book's repository
+    %pip install --quiet "why-deep-networks-generalize @ git+https://github.com/why-deep-networks-generalize/book"
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from helpers import plots, scale, sweep, train, zoo
+from helpers.metrics import rank
+from helpers.report import Claim, fmt_pct, glue, scorecard
+
+SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or set e.g. SCALE = "paper"
+cfg = scale.measure_zoo(SCALE)
+plots.set_theme()
+points = cfg.points()
+DEVICE = train.pick_device()
+print(f"{cfg.scale} scale: {cfg.dataset}, {cfg.architecture}, zoo of {len(points)} models | device: {DEVICE}")
+
+# %% [markdown]
+# ## Experiment 1: the zoo
+#
+# The zoo is the full grid of five hyperparameters: the depth (hidden layers), the width (units per hidden layer), the learning rate, the batch size and the weight decay.
+# Every model is trained with SGD (momentum 0.9, constant learning rate) from the same seed until its training cross-entropy falls to {glue:text}`ch6_target`, the criterion of Jiang et al.: the models then fit their training set equally well, and what differs between them is how they got there.
+# A model still above the target after {glue:text}`ch6_max_epochs` epochs is left out, as in Jiang et al.
+# Only the first layer has a bias, so that the normalized loss of Chapter 2 is defined for every model.
+
+# %%
+grid = pd.DataFrame({"depth": [cfg.depths], "width": [cfg.widths], "learning rate": [cfg.lrs],
+                     "batch size": [cfg.batch_sizes], "weight decay": [cfg.weight_decays]},
+                    index=["values"]).T
+grid["count"] = grid["values"].map(len)
+grid
+
+# %% tags=remove-cell
+glue("ch6_target", f"{cfg.target_train_loss:g}")
+glue("ch6_max_epochs", cfg.max_epochs)
+glue("ch6_num_points", len(points))
+
+# %% [markdown]
+# Each model is one call to `zoo.train_and_measure`, a point of a `sweep.run_sweep`: trained once, then cached on disk, so that a second run of this notebook (or a run interrupted halfway) trains nothing it already has.
+# The points are independent and seeded, so `n_jobs=-1` trains them in parallel, one per CPU core, with results identical to a serial run.
+# On a GPU the models train one at a time on the device.
+# To spread a bigger zoo over a cluster, wrap the same call in `joblib.parallel_config(backend="dask")` (see the README).
+
+# %%
+start = time.perf_counter()
+results = sweep.run_sweep(zoo.train_and_measure, points, "measure-zoo", n_jobs=1 if DEVICE.type != "cpu" else -1)
+print(f"zoo ready in {time.perf_counter() - start:.0f} s (cached models load instantly)")
+table = zoo.zoo_table(points, results)
+reached = table[table["reached"]].reset_index(drop=True)
+left_out = table[~table["reached"]]
+print(f"{len(reached)} of {len(table)} models reached the target; left out: {len(left_out)}")
+left_out[list(zoo.HYPERPARAMETERS) + ["stop_reason", "epochs", "train_loss"]]
+
+# %% [markdown]
+# Training to the same loss takes very different times: the epochs range over {glue:text}`ch6_epoch_range`.
+# Every model fits its training set (train accuracy at least {glue:text}`ch6_min_train_acc`), and test accuracy ranges from {glue:text}`ch6_test_range`, so the gap is almost the test error.
+# The panels below show how the gap depends on each hyperparameter on its own, each dot one model.
+
+# %%
+if len(reached) < 2:
+    raise RuntimeError(f"only {len(reached)} models reached the target: nothing to rank. "
+                       "Raise max_epochs or the target loss in the profile.")
+fig, axes = plt.subplots(1, len(zoo.HYPERPARAMETERS), figsize=(13, 2.8), sharey=True)
+for ax, h in zip(axes, zoo.HYPERPARAMETERS):
+    sns.stripplot(data=reached, x=h, y="gap", ax=ax, color="C0", size=4, jitter=0.2)
+    sns.pointplot(data=reached, x=h, y="gap", ax=ax, color="C3", errorbar=None, markers="_", linestyles="-")
+    ax.set_title(h.replace("_", " "))
+    ax.set_xlabel("")
+axes[0].set_ylabel("generalization gap (train − test accuracy)")
+fig.suptitle("The zoo: the gap of each model, by each hyperparameter (red: the mean)", y=1.04)
+plt.show()
+
+# %% tags=remove-cell
+glue("ch6_epoch_range", f"{reached['epochs'].min()} to {reached['epochs'].max()}")
+glue("ch6_min_train_acc", fmt_pct(reached["train_acc"].min()))
+glue("ch6_test_range", f"{fmt_pct(reached['test_acc'].min())} to {fmt_pct(reached['test_acc'].max())}")
+
+# %% [markdown]
+# ## Experiment 2: twelve measures on every model
+#
+# After training, `zoo.measure_model` takes every measure on the trained network.
+# Those of Chapters 2–5 come from the same `helpers.metrics` functions those chapters use.
+# The PAC-Bayesian sharpness is Jiang et al.'s `pacbayes.flatness` {cite}`dziugaite2017computing,neyshabur2017exploring`: the largest $\sigma'$ such that adding Gaussian noise $\mathcal{N}(0, \sigma'^2)$ to every weight raises the training error by at most 0.1 on average, reported as $1/\sigma'^2$ (`landscape.pac_bayes_sigma` finds $\sigma'$ by bisection on $\log\sigma$, reusing the same noise draws at every $\sigma$); the magnitude-aware version scales each weight's noise with the weight.
+# Four baselines complete the list: the parameter count, the distance from initialization {cite}`nagarajan2019generalization`, the product of the layers' squared spectral norms {cite}`bartlett2017spectrally` and the path norm {cite}`neyshabur2015norm` (`helpers.metrics.norms`).
+# The last column is the mean time per model on this machine.
+
+# %%
+measure_seconds = pd.DataFrame([r["measure_seconds"] for r, ok in zip(results, table["reached"]) if ok])
+measure_seconds["log_norm"] = measure_seconds["alpha_hat"]  # one ESD analysis gives both
+measures = pd.DataFrame([{"measure": m.label, "source": m.source, "claimed direction": "larger, larger gap"
+                          if m.sign > 0 else "larger, smaller gap", "computed as": m.description,
+                          "seconds per model": measure_seconds[m.name].mean()} for m in zoo.MEASURES])
+measures.style.format({"seconds per model": "{:.2f}"}).hide(axis="index")
+
+# %% [markdown]
+# Each panel plots one measure against the gap, one dot per model, coloured by depth.
+# A measure that predicts as claimed makes a cloud that rises to the right (or falls, for the two measures claimed to shrink with the gap: GSNR and basin radius).
+# The title gives Kendall's $\tau$ of the oriented measure.
+
+# %%
+signs = {m.name: m.sign for m in zoo.MEASURES}
+ncols = 4
+fig, axes = plt.subplots(int(np.ceil(len(zoo.MEASURES) / ncols)), ncols, figsize=(13, 9))
+for ax, m in zip(axes.flat, zoo.MEASURES):
+    for (depth, group), color in zip(reached.groupby("depth"), sns.color_palette("viridis", reached["depth"].nunique())):
+        ax.scatter(group[m.name], group["gap"], s=14, color=color, label=f"depth {depth}")
+    tau = rank.kendall_tau(m.sign * reached[m.name], reached["gap"])
+    ax.set_title(f"{m.label}\nτ = {tau:+.2f}", fontsize=9)
+    ax.set_xscale("log" if m.name in ("mean_gsnr", "hessian_top_eigenvalue", "pac_bayes_sharpness",
+                                      "pac_bayes_mag_sharpness", "num_parameters") else "linear")
+    ax.tick_params(labelsize=7)
+for ax in axes[:, 0]:
+    ax.set_ylabel("gap")
+for ax in axes.flat[len(zoo.MEASURES):]:
+    ax.set_visible(False)
+axes.flat[0].legend(fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Experiment 3: the ranking
+#
+# `rank.rank_measures` computes, for every measure, Kendall's $\tau$ over the zoo, $\psi_i$ for each of the five hyperparameters and their mean $\Psi$.
+# The confidence intervals come from {glue:text}`ch6_n_boot` bootstrap resamples of the models, every statistic recomputed on each resample; they are 95% percentile intervals.
+# With {glue:text}`ch6_num_reached` models, and groups of two or three models behind each $\psi_i$, they are wide: read differences between measures in the light of them.
+
+# %%
+ranking = rank.rank_measures(reached, signs, "gap", zoo.HYPERPARAMETERS, n_boot=cfg.n_boot, seed=cfg.seed)
+labels = {m.name: m.label for m in zoo.MEASURES}
+statistics = ["tau", *zoo.HYPERPARAMETERS, "Psi"]
+value = ranking.pivot(index="measure", columns="statistic", values="value")[statistics]
+order = value.sort_values("Psi", ascending=False).index
+value = value.loc[order]
+with_ci = ranking.assign(text=[f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" for v, lo, hi in
+                               zip(ranking["value"], ranking["low"], ranking["high"])])
+ranking_table = with_ci.pivot(index="measure", columns="statistic", values="text").loc[order, statistics]
+ranking_table.index = [labels[m] for m in ranking_table.index]
+ranking_table.columns = ["τ (all models)", *[f"ψ {h.replace('_', ' ')}" for h in zoo.HYPERPARAMETERS], "Ψ"]
+ranking_table
+
+# %% tags=remove-cell
+glue("ch6_n_boot", cfg.n_boot)
+glue("ch6_num_reached", len(reached))
+
+# %% [markdown]
+# The heat map shows the same numbers without the intervals, the measures sorted by $\Psi$: blue cells are hyperparameters along which the measure moves with the gap, red cells those along which it moves against it.
+# The interval plot beside it shows $\Psi$ and the overall $\tau$ with their 95% intervals.
+# A blank cell would be a statistic with no group to compute it from; the full grid leaves none.
+
+# %%
+fig, (ax_heat, ax_ci) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.6, 1]})
+shown = value.rename(index=labels, columns={"tau": "τ", "Psi": "Ψ"})
+sns.heatmap(shown, ax=ax_heat, cmap="RdBu", center=0, vmin=-1, vmax=1, annot=True, fmt="+.2f",
+            annot_kws={"fontsize": 8}, cbar_kws={"label": "Kendall τ / ψ"}, mask=~np.isfinite(shown))
+ax_heat.set_xlabel("")
+ax_heat.set_ylabel("")
+ax_heat.set_xticklabels([t.get_text().replace("_", " ") for t in ax_heat.get_xticklabels()], rotation=30, ha="right")
+ci = ranking.set_index(["measure", "statistic"])
+for offset, (stat, color, name) in enumerate((("Psi", "C0", "Ψ"), ("tau", "C1", "τ"))):
+    rows = ci.xs(stat, level="statistic").loc[order]
+    y = np.arange(len(order)) + 0.5 + (offset - 0.5) * 0.25
+    ax_ci.errorbar(rows["value"], y, xerr=[rows["value"] - rows["low"], rows["high"] - rows["value"]],
+                   fmt="o", color=color, label=name, capsize=2, markersize=4)
+ax_ci.axvline(0, color="grey", lw=0.8)
+ax_ci.set_ylim(len(order), 0)
+ax_ci.set_yticks(np.arange(len(order)) + 0.5, [labels[m] for m in order], fontsize=8)
+ax_ci.set_xlabel("value with 95% bootstrap interval")
+ax_ci.legend(fontsize=8, loc="lower right")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## What the ranking says
+#
+# {glue:text}`ch6_best_sentence`
+# {glue:text}`ch6_pacbayes_sentence`
+# {glue:text}`ch6_norm_sentence`
+# {glue:text}`ch6_gsnr_sentence`
+#
+# The granulated view changes the story for several measures.
+# {glue:text}`ch6_params_sentence`
+# {glue:text}`ch6_split_sentence`
+
+# %%
+psi = value["Psi"]
+rank_of = {m: i + 1 for i, m in enumerate(order)}
+ci_psi = ci.xs("Psi", level="statistic")
+pac_bayes = ["pac_bayes_sharpness", "pac_bayes_mag_sharpness"]
+norm_based = ["log_spectral_norm_product", "log_path_norm", "log_norm", "distance_from_init"]
+best = order[0]
+
+
+def describe(m: str) -> str:
+    """'label (Ψ = +0.31 [+0.10, +0.50], rank 2 of 12)' for the prose."""
+    row = ci_psi.loc[m]
+    return (f"{labels[m]} (Ψ = {row['value']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}], "
+            f"rank {rank_of[m]} of {len(order)})")
+
+
+def excludes_zero(m: str) -> bool:
+    return bool(ci_psi.loc[m, "low"] > 0 or ci_psi.loc[m, "high"] < 0)
+
+
+best_sentence = (f"The best granulated score belongs to {describe(best)}; "
+                 + ("its interval excludes zero." if excludes_zero(best) else "even its interval includes zero."))
+pac_best = min(pac_bayes, key=rank_of.get)
+pacbayes_sentence = (f"Of Jiang et al.'s winners, the better PAC-Bayesian sharpness here is {describe(pac_best)}, "
+                     f"and the other is {describe(max(pac_bayes, key=rank_of.get))}.")
+norm_ranks = sorted(rank_of[m] for m in norm_based)
+norm_sentence = ("The norm-based measures rank " + ", ".join(str(r) for r in norm_ranks)
+                 + f" of {len(order)}: " + "; ".join(describe(m) for m in norm_based) + ".")
+gsnr_sentence = f"The gradient signal-to-noise ratio of Chapter 3, oriented so that more signal predicts a smaller gap, scores {describe('mean_gsnr')}."
+params_tau = value.loc["num_parameters", "tau"]
+params_sentence = (f"The parameter count has an overall τ of {params_tau:+.2f}, but it is constant whenever only the learning rate, the batch size or the weight decay changes, so its ψ for those three is exactly 0 and its Ψ is {psi['num_parameters']:+.2f}.")
+spread = (value[list(zoo.HYPERPARAMETERS)].max(axis=1) - value[list(zoo.HYPERPARAMETERS)].min(axis=1))
+consistent = [labels[m] for m in order if (value.loc[m, list(zoo.HYPERPARAMETERS)] > 0).all()]
+split_sentence = (f"No measure has a positive ψ for all five hyperparameters." if not consistent else
+                  f"Only {', '.join(consistent)} {'has' if len(consistent) == 1 else 'have'} a positive ψ for all five hyperparameters.") \
+    + f" The widest split between a measure's best and worst hyperparameter is {spread.max():.2f}, for the {labels[spread.idxmax()]}."
+for name, text in (("best", best_sentence), ("pacbayes", pacbayes_sentence), ("norm", norm_sentence),
+                   ("gsnr", gsnr_sentence), ("params", params_sentence), ("split", split_sentence)):
+    glue(f"ch6_{name}_sentence", text)
+    print(text)
+
+# %% [markdown]
+# **Where this zoo agrees with Jiang et al., and where it cannot.**
+# Their zoo had more than 10,000 convolutional networks on CIFAR-10 and SVHN, seven hyperparameters with three values each, and groups large enough that every $\psi_i$ was measured tightly; this zoo has {glue:text}`ch6_num_reached` small MLPs on a synthetic one-dimensional task, and its intervals are wide.
+# Three differences matter for reading the table.
+# First, here every model fits 4,000 training samples of a task on which the best network reaches only about three quarters test accuracy, so the gap is large (about 30 points) and differs between models by only a few points; the measures compete to explain small differences, some of them as small as the seed-to-seed noise of a single network.
+# Second, the MLPs have no convolutions, batch normalization or dropout, so some of Jiang et al.'s hyperparameters have no counterpart here, and the spectral norm of a dense layer is the operator norm exactly (for a convolution it is only approximated).
+# Third, Jiang et al. computed each measure with care for its own scale conventions (for example dividing norms by the margin); our baselines are the plain norms.
+# Where the two studies agree, the agreement holds across two very different zoos, which is the kind of evidence a single paper's experiment cannot give.
+# Where they disagree, the table above says which hyperparameter is responsible: a negative $\psi$ names it.
+#
+# **Correlation is not causation, and Jiang et al. test that too.**
+# A measure can rank models well because it and the gap both follow a hyperparameter, without the measure having anything to do with *why* the gap is what it is.
+# The granulated $\psi_i$ guards against the crudest form of this, one hyperparameter driving both; Jiang et al. go further with a conditional-independence test, which needs a larger zoo than a CPU can train in minutes.
+
+# %% [markdown]
+# ## What a practitioner should take away
+#
+# - **Check a measure along each hyperparameter separately.** The overall $\tau$ over a zoo is dominated by whichever hyperparameter moves the gap most; the granulated $\psi_i$ tell you whether the measure also works when you change the knob *you* care about.
+# - **Perturbation-based flatness is worth computing, and cheap.** The PAC-Bayesian sharpness needs only forward passes on the training set with noisy weights: about {glue:text}`ch6_pacbayes_seconds` s per model here, no Hessian and no labels beyond the training set.
+# - **Do not trust a norm because it enters a bound.** The spectral-norm product and the path norm appear in generalization bounds, but a bound can be loose by orders of magnitude and still decrease in the wrong places; as predictors of the gap they must be tested like any other measure.
+# - **Parameter counts say little in this regime.** Every model here fits its training set, and within that regime more parameters did not mean a larger gap, as Chapter 1 argued.
+# - **Report intervals.** With tens of models, a difference of 0.1 in $\tau$ is within the noise; the bootstrap intervals above are the honest summary, and a larger zoo (the `paper` profile) is the way to narrow them.
+
+# %% tags=remove-cell
+glue("ch6_pacbayes_seconds", f"{measure_seconds['pac_bayes_sharpness'].mean():.1f}")
+
+# %% [markdown]
+# ## Reproduction scorecard
+#
+# Each row is one of Jiang et al.'s findings, what this zoo measured, and whether the finding held here.
+# The verdicts are computed from the ranking above, with the threshold stated in the claim.
+
+# %%
+third = int(np.ceil(len(order) / 3))
+lower_half = [m for m in order[len(order) // 2:]]
+claims = [
+    Claim(f"A PAC-Bayesian sharpness measure ranks in the top third by Ψ (rank <= {third})",
+          "sharpness / PAC-Bayes measures rank best", describe(pac_best), rank_of[pac_best] <= third),
+    Claim("Gradient noise predicts the gap (GSNR's Ψ > 0, interval above 0)",
+          "gradient-noise measures do well", describe("mean_gsnr"), bool(ci_psi.loc["mean_gsnr", "low"] > 0)),
+    Claim("The spectral-norm product fails (Ψ <= 0 or its interval includes 0)",
+          "spectral norm fails, often negative", describe("log_spectral_norm_product"),
+          bool(ci_psi.loc["log_spectral_norm_product", "low"] <= 0)),
+    Claim("Norm-based measures rank below sharpness (every one below the better PAC-Bayes measure)",
+          "norm-based measures perform poorly", f"norm-based ranks {norm_ranks}; PAC-Bayes rank {rank_of[pac_best]}",
+          all(rank_of[m] > rank_of[pac_best] for m in norm_based)),
+    Claim("The parameter count does not predict the gap (Ψ <= 0.1)",
+          "number of parameters fails (Zhang et al. 2017)", describe("num_parameters"),
+          bool(psi["num_parameters"] <= 0.1)),
+]
+scorecard(claims, SCALE)
+
+# %% [markdown]
+# ## Summary
+#
+# One zoo, twelve measures, one scale.
+# Kendall's $\tau$ over the whole zoo, and the granulated $\psi_i$ along each hyperparameter, put the measures of the five papers and four classical baselines side by side, each with a bootstrap interval.
+# {glue:text}`ch6_best_sentence`
+# The ranking is a property of the zoo as much as of the measures: the same code, pointed at a different grid or data set with the `paper` profile, can and should be expected to reorder the middle of the table, and the intervals say how far to trust each position.
+# What carries over from Jiang et al.'s much larger study is the method: train to a common criterion, vary one thing at a time, rank rather than fit, and report the uncertainty.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **One $\tau$ can hide a confound.** Compute Kendall's $\tau$ of the parameter count against the gap separately within each depth (`reached[reached.depth == d]`), and then within each width. Compare with the overall $\tau$ and with $\psi_{\text{depth}}$ and $\psi_{\text{width}}$ in the table. Which hyperparameter carries the overall number?
+#
+# :::{admonition} Solution
+# :class: dropdown
+# `for d, g in reached.groupby("depth"): print(d, rank.kendall_tau(g.num_parameters, g.gap))`, and the same with `"width"`.
+# Within one depth the parameter count varies only with the width, so the within-depth $\tau$ measures the width effect alone, and vice versa.
+# The overall $\tau$ mixes both, and in addition counts every pair that differs in the learning rate, batch size or weight decay as a tie (0): it is pulled towards zero by the 30-odd pairs per model that the parameter count cannot order.
+# $\psi_{\text{depth}}$ and $\psi_{\text{width}}$ are the within-group versions of exactly this computation.
+# :::
+#
+# 2. **How sharp is sharp?** Jiang et al. tolerate an increase of 0.1 in the training error. Pick the model with the largest and the one with the smallest gap, rebuild them with `zoo.train_and_measure`'s recipe (or retrain with `train._train_model`), and compute `landscape.pac_bayes_sigma(model, X, y, max_deviation=d)` for `d` in 0.02, 0.05, 0.1, 0.2. Does the ordering of the two models depend on `d`? Then recompute the whole column for `max_deviation=0.05` and its $\Psi$.
+#
+# :::{admonition} Solution
+# :class: dropdown
+# `model, _ = train._train_model(**{k: v for k, v in point.items() if ...})` is the fastest route: take the point's dataset, widths (`zoo.model_kwargs(cfg.architecture, depth, width)`), learning rate, batch size and weight decay, with `target_train_acc=None, target_train_loss=cfg.target_train_loss`.
+# $\sigma'$ grows with the tolerated deviation for both models; their ordering is usually stable for deviations between 0.05 and 0.2, and least stable at small deviations, where a handful of training points that sit close to the decision boundary decide $\sigma'$.
+# To recompute the column, loop over `points`, rebuild each reached model, store `1 / pac_bayes_sigma(...).sigma ** 2` in `reached`, and call `rank.rank_measures(reached, {"new": 1}, "gap", zoo.HYPERPARAMETERS)`.
+# :::
+#
+# 3. **Your own measure.** Add a measure of your own to the ranking, for instance the *margin* (the 10th percentile over training samples of the logit of the true class minus the largest other logit) divided by the spectral-norm product, which is the normalization Bartlett et al. use. Compute it on every reached model, orient it (a larger normalized margin should mean a smaller gap) and rank it with `rank.rank_measures`. Where does it land?
+#
+# :::{admonition} Solution
+# :class: dropdown
+# The margin of sample $i$ is $f(x_i)_{y_i} - \max_{j \ne y_i} f(x_i)_j$; take `torch.quantile(margins, 0.1)`.
+# Divide by $\exp(\frac12 \texttt{log\_spectral\_norm\_product})$ (the product of the spectral norms), add it as a column, and call `rank.rank_measures(reached, {**signs, "margin": -1}, "gap", zoo.HYPERPARAMETERS)`.
+# Normalizing by the spectral product removes the trivial effect of the weights' scale on the margin; whether what remains predicts the gap better than the raw spectral product is exactly what the $\psi$ columns show. In Jiang et al.'s zoo the margin-normalized spectral measures did no better than the plain ones.
+# :::
+#
+# 4. **A sixth hyperparameter.** Add label noise as a sixth axis: the zoo's training passes `p` to `train._train_model` through the `randomization` argument. What happens to the stopping criterion, and to the ranking? (Hint: with noisy labels, reaching cross-entropy 0.01 means memorizing the noise, Chapter 1.)
+#
+# :::{admonition} Solution
+# :class: dropdown
+# Write a variant of `zoo.train_and_measure` that passes `randomization="random labels", p=p` to `train._train_model` and add `p` to the grid and to the hyperparameter list.
+# With label noise the models take many more epochs to reach the target (they must memorize the corrupted labels), and the gap grows with `p` far more than with any other hyperparameter; every measure that tracks memorization (sharpness, distance from initialization, the normalized loss) then gains a large $\psi_p$, while the other $\psi_i$ barely move.
+# This is why Jiang et al. kept the labels clean: one dominant factor makes every measure look good overall.
+# :::
+#
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# ```

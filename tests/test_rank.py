@@ -59,3 +59,17 @@ def test_bad_input_raises(args, match):
         rank.kendall_tau(*args)
     with pytest.raises(ValueError, match="no column"):
         rank.granulated_tau(pd.DataFrame({"a": [1, 2]}), "m", "a", ["a"])
+
+
+def test_a_perfect_measure_has_the_interval_one_to_one():
+    # A resample repeats some models; a model and its copy tie, and if such pairs counted, every
+    # resample's tau would fall below 1 and the interval would miss the estimate. They do not.
+    rows = [{"a": a, "b": b, "c": c} for a, b, c in itertools.product([1, 2, 3], [0, 1], [5, 6])]
+    table = pd.DataFrame(rows)
+    table["gap"] = table["a"] + 0.3 * table["b"] + 0.05 * table["c"]
+    table["measure"] = 2 * table["gap"] + 1
+    assert rank.kendall_tau_ci(table["measure"], table["gap"], n_boot=100) == rank.Estimate(1.0, 1.0, 1.0, 0.95, 100)
+    for est in rank.granulated_tau(table, "measure", "gap", ["a", "b", "c"], n_boot=100).values():
+        assert (est.value, est.low, est.high) == (1.0, 1.0, 1.0)
+    reversed_ = rank.rank_measures(table, {"measure": -1}, "gap", ["a", "b", "c"], n_boot=100)
+    assert (reversed_[["value", "low", "high"]].to_numpy() == -1.0).all()

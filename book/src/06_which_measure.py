@@ -70,6 +70,7 @@ if "google.colab" in sys.modules:  # Colab: install helpers from the book's repo
 # %%
 import time
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -104,7 +105,6 @@ grid
 # %% tags=remove-cell
 glue("ch6_target", f"{cfg.target_train_loss:g}")
 glue("ch6_max_epochs", cfg.max_epochs)
-glue("ch6_num_points", len(points))
 
 # %% [markdown]
 # Each model is one call to `zoo.train_and_measure`, a point of a `sweep.run_sweep`: trained once, then cached on disk, so that a second run of this notebook (or a run interrupted halfway) trains nothing it already has.
@@ -120,6 +120,8 @@ table = zoo.zoo_table(points, results)
 reached = table[table["reached"]].reset_index(drop=True)
 left_out = table[~table["reached"]]
 print(f"{len(reached)} of {len(table)} models reached the target; left out: {len(left_out)}")
+varied = [h for h in zoo.HYPERPARAMETERS if reached[h].nunique() > 1]  # a fixed one has no ψ
+print("hyperparameters varied among them:", varied)
 left_out[list(zoo.HYPERPARAMETERS) + ["stop_reason", "epochs", "train_loss"]]
 
 # %% [markdown]
@@ -179,6 +181,7 @@ for ax, m in zip(axes.flat, zoo.MEASURES):
     ax.set_title(f"{m.label}\nτ = {tau:+.2f}", fontsize=9)
     ax.set_xscale("log" if m.name in ("mean_gsnr", "hessian_top_eigenvalue", "pac_bayes_sharpness",
                                       "pac_bayes_mag_sharpness", "num_parameters") else "linear")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # log axes: label the decades only
     ax.tick_params(labelsize=7)
 for ax in axes[:, 0]:
     ax.set_ylabel("gap")
@@ -196,9 +199,9 @@ plt.show()
 # With {glue:text}`ch6_num_reached` models, and groups of two or three models behind each $\psi_i$, they are wide: read differences between measures in the light of them.
 
 # %%
-ranking = rank.rank_measures(reached, signs, "gap", zoo.HYPERPARAMETERS, n_boot=cfg.n_boot, seed=cfg.seed)
+ranking = rank.rank_measures(reached, signs, "gap", varied, n_boot=cfg.n_boot, seed=cfg.seed)
 labels = {m.name: m.label for m in zoo.MEASURES}
-statistics = ["tau", *zoo.HYPERPARAMETERS, "Psi"]
+statistics = ["tau", *varied, "Psi"]
 value = ranking.pivot(index="measure", columns="statistic", values="value")[statistics]
 order = value.sort_values("Psi", ascending=False).index
 value = value.loc[order]
@@ -206,7 +209,7 @@ with_ci = ranking.assign(text=[f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" for v, lo, hi 
                                zip(ranking["value"], ranking["low"], ranking["high"])])
 ranking_table = with_ci.pivot(index="measure", columns="statistic", values="text").loc[order, statistics]
 ranking_table.index = [labels[m] for m in ranking_table.index]
-ranking_table.columns = ["τ (all models)", *[f"ψ {h.replace('_', ' ')}" for h in zoo.HYPERPARAMETERS], "Ψ"]
+ranking_table.columns = ["τ (all models)", *[f"ψ {h.replace('_', ' ')}" for h in varied], "Ψ"]
 ranking_table
 
 # %% tags=remove-cell
@@ -230,8 +233,9 @@ ci = ranking.set_index(["measure", "statistic"])
 for offset, (stat, color, name) in enumerate((("Psi", "C0", "Ψ"), ("tau", "C1", "τ"))):
     rows = ci.xs(stat, level="statistic").loc[order]
     y = np.arange(len(order)) + 0.5 + (offset - 0.5) * 0.25
-    ax_ci.errorbar(rows["value"], y, xerr=[rows["value"] - rows["low"], rows["high"] - rows["value"]],
-                   fmt="o", color=color, label=name, capsize=2, markersize=4)
+    # a percentile interval need not contain the point estimate: draw it as a segment
+    ax_ci.hlines(y, rows["low"], rows["high"], color=color, lw=1.5)
+    ax_ci.plot(rows["value"], y, "o", color=color, label=name, markersize=4)
 ax_ci.axvline(0, color="grey", lw=0.8)
 ax_ci.set_ylim(len(order), 0)
 ax_ci.set_yticks(np.arange(len(order)) + 0.5, [labels[m] for m in order], fontsize=8)
@@ -243,13 +247,14 @@ plt.show()
 # %% [markdown]
 # ## What the ranking says
 #
+# The numbers first; the cell below writes these sentences from the ranking.
+#
 # {glue:text}`ch6_best_sentence`
 # {glue:text}`ch6_pacbayes_sentence`
-# {glue:text}`ch6_norm_sentence`
 # {glue:text}`ch6_gsnr_sentence`
-#
-# The granulated view changes the story for several measures.
+# {glue:text}`ch6_norm_sentence`
 # {glue:text}`ch6_params_sentence`
+# {glue:text}`ch6_normalized_sentence`
 # {glue:text}`ch6_split_sentence`
 
 # %%
@@ -257,14 +262,17 @@ psi = value["Psi"]
 rank_of = {m: i + 1 for i, m in enumerate(order)}
 ci_psi = ci.xs("Psi", level="statistic")
 pac_bayes = ["pac_bayes_sharpness", "pac_bayes_mag_sharpness"]
+perturbation = pac_bayes + ["basin_radius"]
 norm_based = ["log_spectral_norm_product", "log_path_norm", "log_norm", "distance_from_init"]
+knobs = [h for h in ("lr", "batch_size") if h in varied]  # how the models were trained, at fixed architecture
+pretty = {"depth": "depth", "width": "width", "lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay"}
 best = order[0]
 
 
 def describe(m: str) -> str:
-    """'label (Ψ = +0.31 [+0.10, +0.50], rank 2 of 12)' for the prose."""
+    """'the label (Ψ = +0.31 [+0.10, +0.50], rank 2 of 12)' for the prose."""
     row = ci_psi.loc[m]
-    return (f"{labels[m]} (Ψ = {row['value']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}], "
+    return (f"the {labels[m]} (Ψ = {row['value']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}], "
             f"rank {rank_of[m]} of {len(order)})")
 
 
@@ -272,52 +280,114 @@ def excludes_zero(m: str) -> bool:
     return bool(ci_psi.loc[m, "low"] > 0 or ci_psi.loc[m, "high"] < 0)
 
 
-best_sentence = (f"The best granulated score belongs to {describe(best)}; "
-                 + ("its interval excludes zero." if excludes_zero(best) else "even its interval includes zero."))
+def psi_list(m: str, hs) -> str:
+    """'ψ = -0.88 for depth and +0.92 for width' over the hyperparameters hs."""
+    return "ψ = " + " and ".join(f"{value.loc[m, h]:+.2f} for {pretty[h]}" for h in hs)
+
+
+def gap_effect(h: str) -> float:
+    """Mean |change of the gap| between models that differ only in h, at neighbouring values of h."""
+    others = [o for o in varied if o != h]
+    pivot = reached.pivot_table(index=others, columns=h, values="gap") if others else \
+        reached.groupby(h)["gap"].mean().to_frame().T
+    return float(pivot.diff(axis=1).abs().stack().mean())
+
+
 pac_best = min(pac_bayes, key=rank_of.get)
-pacbayes_sentence = (f"Of Jiang et al.'s winners, the better PAC-Bayesian sharpness here is {describe(pac_best)}, "
-                     f"and the other is {describe(max(pac_bayes, key=rank_of.get))}.")
-norm_ranks = sorted(rank_of[m] for m in norm_based)
-norm_sentence = ("The norm-based measures rank " + ", ".join(str(r) for r in norm_ranks)
-                 + f" of {len(order)}: " + "; ".join(describe(m) for m in norm_based) + ".")
-gsnr_sentence = f"The gradient signal-to-noise ratio of Chapter 3, oriented so that more signal predicts a smaller gap, scores {describe('mean_gsnr')}."
-params_tau = value.loc["num_parameters", "tau"]
-params_sentence = (f"The parameter count has an overall τ of {params_tau:+.2f}, but it is constant whenever only the learning rate, the batch size or the weight decay changes, so its ψ for those three is exactly 0 and its Ψ is {psi['num_parameters']:+.2f}.")
-spread = (value[list(zoo.HYPERPARAMETERS)].max(axis=1) - value[list(zoo.HYPERPARAMETERS)].min(axis=1))
-consistent = [labels[m] for m in order if (value.loc[m, list(zoo.HYPERPARAMETERS)] > 0).all()]
-split_sentence = (f"No measure has a positive ψ for all five hyperparameters." if not consistent else
-                  f"Only {', '.join(consistent)} {'has' if len(consistent) == 1 else 'have'} a positive ψ for all five hyperparameters.") \
-    + f" The widest split between a measure's best and worst hyperparameter is {spread.max():.2f}, for the {labels[spread.idxmax()]}."
-for name, text in (("best", best_sentence), ("pacbayes", pacbayes_sentence), ("norm", norm_sentence),
-                   ("gsnr", gsnr_sentence), ("params", params_sentence), ("split", split_sentence)):
+architecture = [h for h in ("depth", "width") if h in varied]
+sentences = {
+    "best": f"The best granulated score belongs to {describe(best)}; "
+            + ("its interval excludes zero." if excludes_zero(best) else "even its interval includes zero."),
+    "pacbayes": f"Of Jiang et al.'s favourites, the better PAC-Bayesian measure here is {describe(pac_best)}, "
+                f"and the other is {describe(max(pac_bayes, key=rank_of.get))}.",
+    "gsnr": f"For the gradient signal-to-noise ratio of Chapter 3 (oriented so that more signal predicts a smaller "
+            f"gap) the ranking gives {describe('mean_gsnr')}" + (", clear of zero." if excludes_zero("mean_gsnr") else
+                                                  ", an interval that still includes zero."),
+    "norm": f"The norm-based measures rank {', '.join(str(rank_of[m]) for m in sorted(norm_based, key=rank_of.get))} "
+            f"of {len(order)}" + (
+                f"; along the training knobs ({' and '.join(pretty[h] for h in knobs)}) their mean ψ is "
+                f"{value.loc[norm_based, knobs].to_numpy().mean():+.2f}, against "
+                f"{value.loc[perturbation, knobs].to_numpy().mean():+.2f} for the three perturbation measures."
+                if knobs else "."),
+    "params": f"The parameter count has an overall τ of {value.loc['num_parameters', 'tau']:+.2f}"
+              + (f" and {psi_list('num_parameters', architecture)}" if architecture else "")
+              + f"; it does not change when only the learning rate, the batch size or the weight decay does, "
+              f"so its ψ for those is exactly 0 and its Ψ is {psi['num_parameters']:+.2f}.",
+    "normalized": f"Chapter 2's measure comes out as {describe('normalized_train_loss')}"
+                  + (f", with {psi_list('normalized_train_loss', ['depth'])}." if "depth" in varied else "."),
+}
+consistent = [labels[m] for m in order if (value.loc[m, varied] > 0).all()]
+sentences["split"] = ("No measure has a positive ψ for every hyperparameter." if not consistent else
+                      f"Only the {' and the '.join(consistent)} {'has' if len(consistent) == 1 else 'have'} a positive ψ "
+                      "for every hyperparameter.")
+effects = {h: gap_effect(h) for h in varied}
+if len(effects) >= 2:
+    weakest, strongest = min(effects, key=effects.get), max(effects, key=effects.get)
+    sentences["split"] += (
+        f" The {pretty[weakest]} moves the gap least: changing it alone changes a model's gap by "
+        f"{100 * effects[weakest]:.1f} points on average (the {pretty[strongest]}: {100 * effects[strongest]:.1f}), "
+        f"so the {pretty[weakest]} column of the table is the one most exposed to noise.")
+gap_by = {h: reached.groupby(h)["gap"].mean() for h in knobs}
+sentences["knob"] = ("In this zoo the mean gap is " + ", and ".join(
+    " and ".join(f"{100 * g:.1f} points at {pretty[h]} {v:g}" for v, g in gap_by[h].items()) for h in knobs) + "."
+    if knobs else "The learning rate and the batch size do not vary in this zoo.")
+against = [pretty[h] for h in varied if value.loc["normalized_train_loss", h] < 0]
+spread_nl = reached["normalized_train_loss"]
+sentences["normalized_detail"] = (
+    f"In this zoo its values span only {spread_nl.min():.4f} to {spread_nl.max():.4f} (ln 10 = {np.log(10):.4f}), and its ψ is "
+    f"negative along {len(against)} of the {len(varied)} hyperparameters varied ({', '.join(against) if against else 'none'})"
+    + (": here it ranks the models the wrong way round not only across depths but also within one architecture."
+       if set(against) - {"depth"} else "."))
+for name, text in sentences.items():
     glue(f"ch6_{name}_sentence", text)
     print(text)
 
 # %% [markdown]
+# **Why the norms fail here.**
+# {glue:text}`ch6_knob_sentence`
+# A larger learning rate and a smaller batch make SGD take larger and noisier steps, which carry the weights further from their initialization and usually make them larger.
+# A norm reads that as *more* complexity; so wherever those two knobs *shrink* the gap, as Keskar et al. {cite}`keskar2017large` and Jiang et al. report and as the first panels of this chapter show, a norm ranks the models backwards along them.
+# The perturbation measures read the same runs the other way: larger, noisier steps settle in minima where the training error survives larger weight noise, which is Keskar et al.'s {cite}`keskar2017large` account of the batch-size effect and the intuition behind the PAC-Bayesian bounds {cite}`dziugaite2017computing`.
+# Scaling the noise to each weight, as the magnitude-aware version does and as the filter-normalized directions of the basin radius do, matters across widths: a wider layer is initialized with smaller weights (variance proportional to 1 / fan-in), so isotropic noise of a given $\sigma$ is relatively larger there and makes the wider, better network look sharper.
+# Compare the two PAC-Bayesian rows in the width column.
+# Relative noise is also nearly blind to rescaling a ReLU layer by $c$ and the next by $1/c$, which changes neither the function nor the gap but changes isotropic sharpness at will {cite}`dinh2017sharp`.
+#
+# **What the normalized loss does and does not claim.**
+# Liao et al.'s result (Chapter 2) is a linear relation between the normalized train and test *losses* of networks of one architecture.
+# Used as a predictor of the accuracy gap across a zoo, the normalized train loss has two handicaps here.
+# Across depths the comparison is not like for like: the logits are divided by the product of all the layers' norms, one factor per layer, so a deeper network's normalized outputs sit closer to zero and its normalized loss closer to $\ln 10$, whatever its gap.
+# And every model has been trained to the same train cross-entropy, so what is left of the normalized train loss is a small difference between nearly equal numbers.
+# {glue:text}`ch6_normalized_detail`
+#
 # **Where this zoo agrees with Jiang et al., and where it cannot.**
 # Their zoo had more than 10,000 convolutional networks on CIFAR-10 and SVHN, seven hyperparameters with three values each, and groups large enough that every $\psi_i$ was measured tightly; this zoo has {glue:text}`ch6_num_reached` small MLPs on a synthetic one-dimensional task, and its intervals are wide.
 # Three differences matter for reading the table.
-# First, here every model fits 4,000 training samples of a task on which the best network reaches only about three quarters test accuracy, so the gap is large (about 30 points) and differs between models by only a few points; the measures compete to explain small differences, some of them as small as the seed-to-seed noise of a single network.
-# Second, the MLPs have no convolutions, batch normalization or dropout, so some of Jiang et al.'s hyperparameters have no counterpart here, and the spectral norm of a dense layer is the operator norm exactly (for a convolution it is only approximated).
-# Third, Jiang et al. computed each measure with care for its own scale conventions (for example dividing norms by the margin); our baselines are the plain norms.
-# Where the two studies agree, the agreement holds across two very different zoos, which is the kind of evidence a single paper's experiment cannot give.
-# Where they disagree, the table above says which hyperparameter is responsible: a negative $\psi$ names it.
+# First, every model here fits its 4,000 training samples while its test accuracy stays between {glue:text}`ch6_test_range`, so the gaps are large and differ between models by a few points only, some of which is the seed-to-seed noise of a single network (every model here has seed 0).
+# Second, the MLPs have no convolutions, batch normalization or dropout, so some of Jiang et al.'s hyperparameters have no counterpart here, and the spectral norm of a dense layer is the operator norm exactly (for a convolution the reshaped kernel only approximates it).
+# Third, Jiang et al. state several measures with extra normalizations (by the margin, by the number of samples, as a full bound); our baselines are the plain norms.
+# Where the two studies agree, the agreement holds across two very different zoos, which is evidence no single paper's experiment can give.
+# Where they disagree, the table says which hyperparameter is responsible: a negative $\psi$ names it.
 #
 # **Correlation is not causation, and Jiang et al. test that too.**
-# A measure can rank models well because it and the gap both follow a hyperparameter, without the measure having anything to do with *why* the gap is what it is.
-# The granulated $\psi_i$ guards against the crudest form of this, one hyperparameter driving both; Jiang et al. go further with a conditional-independence test, which needs a larger zoo than a CPU can train in minutes.
+# A measure can rank models well because it and the gap both follow a hyperparameter, without having anything to do with *why* the gap is what it is.
+# The granulated $\psi_i$ guard against the crudest form of this, one hyperparameter driving both; Jiang et al. go further with a conditional-independence test, which needs a larger zoo than a CPU trains in minutes.
 
 # %% [markdown]
 # ## What a practitioner should take away
 #
-# - **Check a measure along each hyperparameter separately.** The overall $\tau$ over a zoo is dominated by whichever hyperparameter moves the gap most; the granulated $\psi_i$ tell you whether the measure also works when you change the knob *you* care about.
-# - **Perturbation-based flatness is worth computing, and cheap.** The PAC-Bayesian sharpness needs only forward passes on the training set with noisy weights: about {glue:text}`ch6_pacbayes_seconds` s per model here, no Hessian and no labels beyond the training set.
-# - **Do not trust a norm because it enters a bound.** The spectral-norm product and the path norm appear in generalization bounds, but a bound can be loose by orders of magnitude and still decrease in the wrong places; as predictors of the gap they must be tested like any other measure.
-# - **Parameter counts say little in this regime.** Every model here fits its training set, and within that regime more parameters did not mean a larger gap, as Chapter 1 argued.
-# - **Report intervals.** With tens of models, a difference of 0.1 in $\tau$ is within the noise; the bootstrap intervals above are the honest summary, and a larger zoo (the `paper` profile) is the way to narrow them.
+# - **Check a measure along each hyperparameter separately.** The overall $\tau$ is dominated by whichever hyperparameter moves the gap most; the granulated $\psi_i$ say whether the measure also works when you turn the knob *you* care about.
+# - **Perturbation-based flatness is cheap to compute.** The PAC-Bayesian sharpness needs only forward passes on training data with noisy weights: {glue:text}`ch6_pacbayes_seconds` s per model here, no Hessian and no test set. On this zoo, {glue:text}`ch6_takeaway_flatness`.
+# - **Do not trust a norm because it enters a bound.** The spectral-norm product and the path norm appear in generalization bounds, but a bound can be loose by orders of magnitude and still move the wrong way when the learning rate or the batch size changes; as predictors of the gap they must be tested like any other measure.
+# - **Count parameters at your peril.** Every model here fits its training set; within that regime, {glue:text}`ch6_takeaway_params`, as Chapter 1 would lead you to expect.
+# - **Report intervals.** With tens of models, a difference of 0.1 in $\tau$ is within the noise; the bootstrap intervals are the honest summary, and a larger zoo (the `paper` profile, or more seeds) is the way to narrow them.
 
 # %% tags=remove-cell
 glue("ch6_pacbayes_seconds", f"{measure_seconds['pac_bayes_sharpness'].mean():.1f}")
+glue("ch6_takeaway_flatness", f"the magnitude-aware version ranked {rank_of['pac_bayes_mag_sharpness']} of {len(order)} "
+     f"and the isotropic one {rank_of['pac_bayes_sharpness']}")
+params_tau = value.loc["num_parameters", "tau"]
+glue("ch6_takeaway_params", ("more parameters went with a " + ("smaller" if params_tau < 0 else "larger")
+                             + f" gap (τ = {params_tau:+.2f})"))
 
 # %% [markdown]
 # ## Reproduction scorecard
@@ -327,7 +397,7 @@ glue("ch6_pacbayes_seconds", f"{measure_seconds['pac_bayes_sharpness'].mean():.1
 
 # %%
 third = int(np.ceil(len(order) / 3))
-lower_half = [m for m in order[len(order) // 2:]]
+norm_ranks = sorted(rank_of[m] for m in norm_based)
 claims = [
     Claim(f"A PAC-Bayesian sharpness measure ranks in the top third by Ψ (rank <= {third})",
           "sharpness / PAC-Bayes measures rank best", describe(pac_best), rank_of[pac_best] <= third),
@@ -373,7 +443,7 @@ scorecard(claims, SCALE)
 # :class: dropdown
 # `model, _ = train._train_model(**{k: v for k, v in point.items() if ...})` is the fastest route: take the point's dataset, widths (`zoo.model_kwargs(cfg.architecture, depth, width)`), learning rate, batch size and weight decay, with `target_train_acc=None, target_train_loss=cfg.target_train_loss`.
 # $\sigma'$ grows with the tolerated deviation for both models; their ordering is usually stable for deviations between 0.05 and 0.2, and least stable at small deviations, where a handful of training points that sit close to the decision boundary decide $\sigma'$.
-# To recompute the column, loop over `points`, rebuild each reached model, store `1 / pac_bayes_sigma(...).sigma ** 2` in `reached`, and call `rank.rank_measures(reached, {"new": 1}, "gap", zoo.HYPERPARAMETERS)`.
+# To recompute the column, loop over `points`, rebuild each reached model, store `1 / pac_bayes_sigma(...).sigma ** 2` in `reached`, and call `rank.rank_measures(reached, {"new": 1}, "gap", varied)`.
 # :::
 #
 # 3. **Your own measure.** Add a measure of your own to the ranking, for instance the *margin* (the 10th percentile over training samples of the logit of the true class minus the largest other logit) divided by the spectral-norm product, which is the normalization Bartlett et al. use. Compute it on every reached model, orient it (a larger normalized margin should mean a smaller gap) and rank it with `rank.rank_measures`. Where does it land?
@@ -381,7 +451,7 @@ scorecard(claims, SCALE)
 # :::{admonition} Solution
 # :class: dropdown
 # The margin of sample $i$ is $f(x_i)_{y_i} - \max_{j \ne y_i} f(x_i)_j$; take `torch.quantile(margins, 0.1)`.
-# Divide by $\exp(\frac12 \texttt{log\_spectral\_norm\_product})$ (the product of the spectral norms), add it as a column, and call `rank.rank_measures(reached, {**signs, "margin": -1}, "gap", zoo.HYPERPARAMETERS)`.
+# Divide by $\exp(\frac12 \texttt{log\_spectral\_norm\_product})$ (the product of the spectral norms), add it as a column, and call `rank.rank_measures(reached, {**signs, "margin": -1}, "gap", varied)`.
 # Normalizing by the spectral product removes the trivial effect of the weights' scale on the margin; whether what remains predicts the gap better than the raw spectral product is exactly what the $\psi$ columns show. In Jiang et al.'s zoo the margin-normalized spectral measures did no better than the plain ones.
 # :::
 #

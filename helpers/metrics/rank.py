@@ -3,7 +3,10 @@
 - ``kendall_tau``: tau = 1/(|T|(|T|-1)) sum_{i != j} sign(mu_i - mu_j) sign(g_i - g_j).
 - ``granulated_tau``: for each hyperparameter, the mean tau over the groups of models in which
   only that hyperparameter varies (psi_i), and their mean Psi.
-Both come with a bootstrap confidence interval over models.
+Both come with a bootstrap confidence interval over models. A bootstrap resample draws some
+models twice; a model and its own copy form a tied pair that says nothing about the ranking, so
+such pairs are left out of every sum and count (otherwise each resample's tau shrinks towards 0
+and the interval falls below the estimate, most for psi's groups of two or three models).
 """
 from __future__ import annotations
 
@@ -69,20 +72,17 @@ def granulated_tau(table: pd.DataFrame, measure: str, gap: str, hyperparameters,
                    level: float = 0.95, seed: int = 0) -> dict[str, Estimate]:
     """psi_i for each hyperparameter and their mean 'Psi' (Jiang et al. 2020, Eq. 4), with bootstrap CIs.
 
-    The bootstrap resamples models with replacement and recomputes everything on the resample.
+    The bootstrap resamples models with replacement and recomputes everything on the resample
+    (pairs of a model with its own copy left out, see the module's docstring).
     """
     hyperparameters = list(hyperparameters)
     missing = {measure, gap, *hyperparameters} - set(table.columns)
     if missing:
         raise ValueError(f"table has no column(s) {sorted(missing)}")
     point = _granulated(table, measure, gap, hyperparameters)
-    rng = np.random.default_rng(seed)
-    boots = {k: [] for k in point}
-    for _ in range(n_boot):
-        sample = table.iloc[rng.integers(0, len(table), len(table))]
-        for k, v in _granulated(sample, measure, gap, hyperparameters).items():
-            boots[k].append(v)
-    return {k: _estimate(point[k], boots[k], level, n_boot) for k in point}
+    mu, g = _as_vector(table[measure], measure)[:, None], _as_vector(table[gap], gap)
+    boots = _bootstrap(mu, g, _codes(table, hyperparameters), n_boot, seed)[:, 0, 1:]  # drop tau
+    return {k: _estimate(point[k], boots[:, j], level, n_boot) for j, k in enumerate(point)}
 
 
 def _estimate(value: float, samples, level: float, n_boot: int) -> Estimate:
@@ -94,34 +94,59 @@ def _estimate(value: float, samples, level: float, n_boot: int) -> Estimate:
 
 
 def kendall_tau_ci(measure, gap, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
-    """Kendall's tau (variant 'a') with a bootstrap percentile interval over models."""
+    """Kendall's tau (variant 'a') with a bootstrap percentile interval over models.
+
+    Pairs of a model with its own copy in a resample are left out (see the module's docstring).
+    """
     mu, g = _as_vector(measure, "measure"), _as_vector(gap, "gap")
+    if len(mu) != len(g):
+        raise ValueError(f"measure and gap must have the same length, got {len(mu)} and {len(g)}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
-    rng = np.random.default_rng(seed)
-    boots = [kendall_tau(mu[idx], g[idx]) for idx in (rng.integers(0, len(mu), len(mu)) for _ in range(n_boot))]
+    boots = _bootstrap(mu[:, None], g, np.zeros((len(g), 0), int), n_boot, seed)[:, 0, 0]
     return _estimate(kendall_tau(mu, g), boots, level, n_boot)
 
 
-def _statistics(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray) -> np.ndarray:
+def _codes(table: pd.DataFrame, hyperparameters: list[str]) -> np.ndarray:
+    """(n, p) integer codes of the hyperparameters' values."""
+    if not hyperparameters:
+        return np.zeros((len(table), 0), int)
+    return np.column_stack([pd.factorize(table[h], sort=True)[0] for h in hyperparameters])
+
+
+def _bootstrap(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, k, 1 + p + 1) statistics on resamples of the models, drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    draws = (rng.integers(0, len(gap), len(gap)) for _ in range(n_boot))
+    return np.stack([_statistics(measures[idx], gap[idx], codes[idx], origin=idx) for idx in draws])
+
+
+def _statistics(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray, origin=None) -> np.ndarray:
     """(k measures, 1 + p + 1): tau, psi per hyperparameter and Psi, for every measure at once.
 
-    ``measures`` (n, k), ``gap`` (n,), ``codes`` (n, p) integer codes of the hyperparameters.
-    The same numbers as ``kendall_tau`` and ``granulated_tau``, from one (n, n, k) table of
-    pairwise concordances instead of a pandas group-by per measure.
+    ``measures`` (n, k), ``gap`` (n,), ``codes`` (n, p) integer codes of the hyperparameters;
+    ``origin`` (n,) says which original model each row is (a bootstrap resample repeats some),
+    and pairs of rows with the same origin are left out. Without repeats these are the numbers
+    of ``kendall_tau`` and ``granulated_tau``, from one (n, n, k) table of pairwise concordances.
     """
     n, k = measures.shape
+    origin = np.arange(n) if origin is None else np.asarray(origin)
+    distinct = origin[:, None] != origin[None, :]  # (n, n) pairs of two different models
     concord = np.sign(measures[:, None, :] - measures[None, :, :]) * np.sign(gap[:, None] - gap[None, :])[..., None]
+    concord *= distinct[..., None]
     out = np.full((k, codes.shape[1] + 2), np.nan)
-    out[:, 0] = concord.sum((0, 1)) / (n * (n - 1))
+    if distinct.any():
+        out[:, 0] = concord.sum((0, 1)) / distinct.sum()
     for h in range(codes.shape[1]):
         others = np.delete(codes, h, axis=1)
-        _, group = np.unique(others, axis=0, return_inverse=True) if others.shape[1] else (None, np.zeros(n, int))
+        group = (np.unique(others, axis=0, return_inverse=True)[1].ravel() if others.shape[1]
+                 else np.zeros(n, int))
         taus = []
         for gid in np.unique(group):
-            idx = np.flatnonzero(group.ravel() == gid)
-            if len(idx) > 1 and len(np.unique(codes[idx, h])) > 1:
-                taus.append(concord[np.ix_(idx, idx)].sum((0, 1)) / (len(idx) * (len(idx) - 1)))
+            idx = np.flatnonzero(group == gid)
+            if len(np.unique(codes[idx, h])) > 1:  # only h varies in the group, and it does vary
+                block = np.ix_(idx, idx)
+                taus.append(concord[block].sum((0, 1)) / distinct[block].sum())
         if taus:
             out[:, 1 + h] = np.mean(taus, axis=0)
     psi = out[:, 1:-1]
@@ -138,8 +163,8 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
     ``signs`` maps each measure's column to +1 or -1: the measure ranked is ``sign * table[m]``,
     so that a positive tau means "predicts the gap in the direction claimed for it". The
     bootstrap resamples models (rows) with replacement and recomputes every statistic on the
-    same resamples, so with the same ``seed`` the intervals equal ``kendall_tau_ci``'s and
-    ``granulated_tau``'s. Returns one row per (measure, statistic) with ``value``, ``low``,
+    same resamples (pairs of a model with its own copy left out), so with the same ``seed`` the
+    intervals equal ``kendall_tau_ci``'s and ``granulated_tau``'s. Returns one row per (measure, statistic) with ``value``, ``low``,
     ``high``; statistic is 'tau', a hyperparameter's name (its psi) or 'Psi'.
     """
     hyperparameters = list(hyperparameters)
@@ -153,12 +178,9 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
     measures = np.column_stack([_as_vector(table[m], m) * signs[m] for m in names])
     g = _as_vector(table[gap], gap)
-    codes = np.column_stack([pd.factorize(table[h], sort=True)[0] for h in hyperparameters]) \
-        if hyperparameters else np.zeros((len(table), 0), int)
+    codes = _codes(table, hyperparameters)
     point = _statistics(measures, g, codes)
-    rng = np.random.default_rng(seed)
-    boots = np.stack([_statistics(measures[idx], g[idx], codes[idx])
-                      for idx in (rng.integers(0, len(g), len(g)) for _ in range(n_boot))])
+    boots = _bootstrap(measures, g, codes, n_boot, seed)
     statistics = ["tau", *hyperparameters, "Psi"]
     rows = []
     for i, m in enumerate(names):

@@ -22,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from . import models, train
+from .data import randomize
 from .metrics import esd, gsnr, landscape, norms, normalized
 
 
@@ -125,29 +126,52 @@ def measure_model(model, init, x, y, *, measure_samples: int, sharpness_samples:
     return values, seconds, details
 
 
+def trained_model(*, dataset: str, n_train: int | None, n_test: int | None, architecture: str, depth: int,
+                  width: int, lr: float, batch_size: int, weight_decay: float, max_epochs: int,
+                  target_train_loss: float, label_noise: float = 0.0, seed: int = 0, data_seed: int = 42,
+                  **measure_settings) -> tuple:
+    """Train one zoo model as ``train_and_measure`` does and return ``(model, result)``.
+
+    Takes a zoo point as it is (the measurement settings are accepted and ignored), so that
+    ``trained_model(**point)`` rebuilds any model of the zoo, for example to try a new measure.
+    ``label_noise`` > 0 redraws that fraction of the training labels at random (Ch. 1).
+    """
+    kwargs = model_kwargs(architecture, depth, width)
+    if not 0.0 <= label_noise <= 1.0:
+        raise ValueError(f"label_noise must lie in [0, 1], got {label_noise!r}")
+    noisy = {"randomization": "random labels", "p": label_noise} if label_noise > 0 else {}
+    return train._train_model(
+        dataset=dataset, n_train=n_train, n_test=n_test, architecture=architecture, model_kwargs=kwargs,
+        lr=lr, batch_size=batch_size, max_epochs=max_epochs, weight_decay=weight_decay,
+        target_train_acc=None, target_train_loss=target_train_loss, seed=seed, data_seed=data_seed, **noisy)
+
+
 def train_and_measure(*, dataset: str, n_train: int | None, n_test: int | None, architecture: str,
                       depth: int, width: int, lr: float, batch_size: int, weight_decay: float,
                       max_epochs: int, target_train_loss: float, measure_samples: int,
                       sharpness_samples: int, n_directions: int, radius_threshold: float,
-                      min_evals: int, seed: int = 0, data_seed: int = 42) -> dict:
+                      min_evals: int, label_noise: float = 0.0, seed: int = 0, data_seed: int = 42) -> dict:
     """One model of the zoo: train to ``target_train_loss`` (train cross-entropy), then measure it.
 
     SGD with momentum 0.9, constant ``lr``, at most ``max_epochs`` epochs. A model that does not
     reach the criterion is not measured (``reached`` False), as in Jiang et al. 2020, who
-    compare only models trained to the same train loss. Returns a JSON-serializable dict with
-    ``history``, ``num_parameters``, ``reached``, ``measures``, ``measure_seconds``, ``details``.
+    compare only models trained to the same train loss. The measures that use data see the
+    training set as trained on (with its noisy labels, if any). Returns a JSON-serializable
+    dict with ``history``, ``num_parameters``, ``reached``, ``measures``, ``measure_seconds``
+    and ``details``.
     """
-    kwargs = model_kwargs(architecture, depth, width)
-    model, result = train._train_model(
-        dataset=dataset, n_train=n_train, n_test=n_test, architecture=architecture, model_kwargs=kwargs,
-        lr=lr, batch_size=batch_size, max_epochs=max_epochs, weight_decay=weight_decay,
-        target_train_acc=None, target_train_loss=target_train_loss, seed=seed, data_seed=data_seed)
+    model, result = trained_model(
+        dataset=dataset, n_train=n_train, n_test=n_test, architecture=architecture, depth=depth, width=width,
+        lr=lr, batch_size=batch_size, weight_decay=weight_decay, max_epochs=max_epochs,
+        target_train_loss=target_train_loss, label_noise=label_noise, seed=seed, data_seed=data_seed)
     result.update(reached=result["history"]["stop_reason"] == "target_loss", measures={},
                   measure_seconds={}, details={})
     if result["reached"]:
-        data = train._cached_dataset(dataset, n_train, n_test, data_seed)
+        clean = train._cached_dataset(dataset, n_train, n_test, data_seed)
+        data = randomize(clean, "random labels", p=label_noise, seed=seed) if label_noise > 0 else clean
         device = next(model.parameters()).device
-        init = models.build(architecture, data.input_shape, data.num_classes, seed=seed, **kwargs).to(device)
+        init = models.build(architecture, data.input_shape, data.num_classes, seed=seed,
+                            **model_kwargs(architecture, depth, width)).to(device)
         values, seconds, details = measure_model(
             model, init, data.x_train.to(device), data.y_train.to(device), measure_samples=measure_samples,
             sharpness_samples=sharpness_samples, n_directions=n_directions,
@@ -159,7 +183,8 @@ def train_and_measure(*, dataset: str, n_train: int | None, n_test: int | None, 
 def zoo_table(points: list[dict], results: list[dict]) -> pd.DataFrame:
     """One row per model: its hyperparameters, training outcome, gap and every measure.
 
-    ``gap`` is train accuracy minus test accuracy at the end of training. Models that did not
+    ``gap`` is train accuracy minus test accuracy at the end of training (train accuracy on the
+    labels trained on, noisy ones included). Models that did not
     reach the criterion keep their row (``reached`` False) with NaN measures; a measure that
     came out NaN or infinite on a model that did is an error, raised here rather than ranked.
     """
@@ -169,6 +194,7 @@ def zoo_table(points: list[dict], results: list[dict]) -> pd.DataFrame:
     for point, result in zip(points, results):
         h = result["history"]
         row = {k: point[k] for k in HYPERPARAMETERS}
+        row["label_noise"] = point.get("label_noise", 0.0)
         row.update(reached=result["reached"], stop_reason=h["stop_reason"], epochs=len(h["train_loss"]),
                    train_loss=h["train_loss"][-1] if h["train_loss"] else math.nan,
                    train_acc=h["train_acc"][-1] if h["train_acc"] else math.nan,

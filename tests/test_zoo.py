@@ -157,3 +157,16 @@ def test_zoo_table_refuses_a_non_finite_measure(mini_zoo):
     result["measures"]["mean_gsnr"] = float("nan")
     with pytest.raises(ValueError, match="mean_gsnr"):
         zoo.zoo_table(mini_zoo[:1], [result])
+
+
+def test_trained_model_rebuilds_a_zoo_model_and_label_noise_is_checked(mini_zoo):
+    model, result = zoo.trained_model(**mini_zoo[0])
+    again = zoo.train_and_measure(**mini_zoo[0])["history"]
+    assert {k: v for k, v in result["history"].items() if k != "seconds"} == \
+        {k: v for k, v in again.items() if k != "seconds"}  # the same training: seeded
+    assert models.num_parameters(model) == result["num_parameters"]
+    with pytest.raises(ValueError, match="label_noise"):
+        zoo.trained_model(**dict(mini_zoo[0], label_noise=1.5))
+    noisy = dict(mini_zoo[0], label_noise=0.5, max_epochs=1)
+    row = zoo.zoo_table([noisy], [zoo.train_and_measure(**noisy)]).iloc[0]
+    assert row["label_noise"] == 0.5

@@ -427,41 +427,63 @@ scorecard(claims, SCALE)
 # %% [markdown]
 # ## Exercises
 #
-# 1. **One $\tau$ can hide a confound.** Compute Kendall's $\tau$ of the parameter count against the gap separately within each depth (`reached[reached.depth == d]`), and then within each width. Compare with the overall $\tau$ and with $\psi_{\text{depth}}$ and $\psi_{\text{width}}$ in the table. Which hyperparameter carries the overall number?
+# 1. **One $\tau$ can hide a confound.** Compute Kendall's $\tau$ of the parameter count against the gap separately within each depth (`reached[reached.depth == d]`), and then within each width. Compare with the overall $\tau$ and with $\psi$ for depth and width in the table. Why is the overall $\tau$ smaller in size than both $\psi$?
 #
 # :::{admonition} Solution
 # :class: dropdown
 # `for d, g in reached.groupby("depth"): print(d, rank.kendall_tau(g.num_parameters, g.gap))`, and the same with `"width"`.
-# Within one depth the parameter count varies only with the width, so the within-depth $\tau$ measures the width effect alone, and vice versa.
-# The overall $\tau$ mixes both, and in addition counts every pair that differs in the learning rate, batch size or weight decay as a tie (0): it is pulled towards zero by the 30-odd pairs per model that the parameter count cannot order.
-# $\psi_{\text{depth}}$ and $\psi_{\text{width}}$ are the within-group versions of exactly this computation.
+# Within one depth the parameter count varies only with the width, so the within-depth $\tau$ measures the width effect alone, and vice versa; $\psi$ for width and depth are the same computation on the smaller groups in which nothing else varies either.
+# The overall $\tau$ mixes both effects, and it also counts every pair of models with the same depth and width (7 of each model's 47 partners in the small zoo) as a tie, which adds 0: ties pull $\tau$ towards zero.
 # :::
 #
-# 2. **How sharp is sharp?** Jiang et al. tolerate an increase of 0.1 in the training error. Pick the model with the largest and the one with the smallest gap, rebuild them with `zoo.train_and_measure`'s recipe (or retrain with `train._train_model`), and compute `landscape.pac_bayes_sigma(model, X, y, max_deviation=d)` for `d` in 0.02, 0.05, 0.1, 0.2. Does the ordering of the two models depend on `d`? Then recompute the whole column for `max_deviation=0.05` and its $\Psi$.
+# 2. **How much noise is "sharp"?** Jiang et al. tolerate an increase of 0.1 in the training error. Rebuild the models with the smallest and the largest gap with `zoo.trained_model(**point)`, and compute `landscape.pac_bayes_sigma(model, X, y, max_deviation=d, magnitude_aware=True)` for `d` in 0.02, 0.05, 0.1 and 0.2 on the first `cfg.measure_samples` training samples. Does the order of the two models depend on `d`?
 #
 # :::{admonition} Solution
 # :class: dropdown
-# `model, _ = train._train_model(**{k: v for k, v in point.items() if ...})` is the fastest route: take the point's dataset, widths (`zoo.model_kwargs(cfg.architecture, depth, width)`), learning rate, batch size and weight decay, with `target_train_acc=None, target_train_loss=cfg.target_train_loss`.
-# $\sigma'$ grows with the tolerated deviation for both models; their ordering is usually stable for deviations between 0.05 and 0.2, and least stable at small deviations, where a handful of training points that sit close to the decision boundary decide $\sigma'$.
-# To recompute the column, loop over `points`, rebuild each reached model, store `1 / pac_bayes_sigma(...).sigma ** 2` in `reached`, and call `rank.rank_measures(reached, {"new": 1}, "gap", varied)`.
+# ```python
+# from helpers import data
+# from helpers.metrics import landscape
+# dataset = data.load_dataset(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test)
+# X, y = dataset.x_train[:cfg.measure_samples], dataset.y_train[:cfg.measure_samples]
+# for i in (reached.gap.idxmin(), reached.gap.idxmax()):
+#     point = points[table.index[table.reached][i]]
+#     model, _ = zoo.trained_model(**point)
+#     print(reached.gap[i], [landscape.pac_bayes_sigma(model, X, y, max_deviation=d, magnitude_aware=True).sigma
+#                            for d in (0.02, 0.05, 0.1, 0.2)])
+# ```
+# $\sigma'$ grows with the tolerated deviation for both models, since more noise is needed to do more damage.
+# Whether their order is the same at every `d` is what to look for: a measure whose ranking flips with an arbitrary threshold is fragile, and the threshold is one of the choices a study like this must fix in advance.
 # :::
 #
-# 3. **Your own measure.** Add a measure of your own to the ranking, for instance the *margin* (the 10th percentile over training samples of the logit of the true class minus the largest other logit) divided by the spectral-norm product, which is the normalization Bartlett et al. use. Compute it on every reached model, orient it (a larger normalized margin should mean a smaller gap) and rank it with `rank.rank_measures`. Where does it land?
+# 3. **Your own measure.** Add a measure of your own to the ranking: the *margin* (the 10th percentile over training samples of the logit of the true class minus the largest other logit) divided by the square root of the product of the squared spectral norms, the normalization of Bartlett et al. {cite}`bartlett2017spectrally`. Compute it on every reached model, orient it (a larger normalized margin should mean a smaller gap) and rank it with `rank.rank_measures`. Where does it land?
 #
 # :::{admonition} Solution
 # :class: dropdown
-# The margin of sample $i$ is $f(x_i)_{y_i} - \max_{j \ne y_i} f(x_i)_j$; take `torch.quantile(margins, 0.1)`.
-# Divide by $\exp(\frac12 \texttt{log\_spectral\_norm\_product})$ (the product of the spectral norms), add it as a column, and call `rank.rank_measures(reached, {**signs, "margin": -1}, "gap", varied)`.
-# Normalizing by the spectral product removes the trivial effect of the weights' scale on the margin; whether what remains predicts the gap better than the raw spectral product is exactly what the $\psi$ columns show. In Jiang et al.'s zoo the margin-normalized spectral measures did no better than the plain ones.
+# ```python
+# import math, torch
+# from helpers import data
+# dataset = data.load_dataset(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test)
+# margins = []
+# for i in table.index[table.reached]:
+#     model, _ = zoo.trained_model(**points[i])
+#     with torch.no_grad():
+#         logits = model.eval()(dataset.x_train)
+#     true = logits.gather(1, dataset.y_train[:, None])[:, 0]
+#     other = logits.scatter(1, dataset.y_train[:, None], float("-inf")).max(1).values
+#     margins.append(torch.quantile(true - other, 0.1).item() / math.exp(table.log_spectral_norm_product[i] / 2))
+# reached["normalized_margin"] = margins
+# rank.rank_measures(reached, {"normalized_margin": -1}, "gap", varied)
+# ```
+# This retrains every model (about as long as the zoo took). Dividing by the spectral product removes the trivial effect of the weights' scale on the margin; whether what remains predicts the gap better than the plain spectral product is what its $\psi$ row shows.
 # :::
 #
-# 4. **A sixth hyperparameter.** Add label noise as a sixth axis: the zoo's training passes `p` to `train._train_model` through the `randomization` argument. What happens to the stopping criterion, and to the ranking? (Hint: with noisy labels, reaching cross-entropy 0.01 means memorizing the noise, Chapter 1.)
+# 4. **Label noise as a sixth hyperparameter.** Jiang et al. kept their labels clean. Add label noise as a sixth axis, `points_noisy = [dict(p, label_noise=q) for p in points for q in (0.0, 0.1)]`, train it with `sweep.run_sweep(zoo.train_and_measure, points_noisy, "measure-zoo", n_jobs=-1)` (the clean half is already cached), and rank with `varied + ["label_noise"]`. What happens to the number of models that reach the target, to the gaps, and to the ranking?
 #
 # :::{admonition} Solution
 # :class: dropdown
-# Write a variant of `zoo.train_and_measure` that passes `randomization="random labels", p=p` to `train._train_model` and add `p` to the grid and to the hyperparameter list.
-# With label noise the models take many more epochs to reach the target (they must memorize the corrupted labels), and the gap grows with `p` far more than with any other hyperparameter; every measure that tracks memorization (sharpness, distance from initialization, the normalized loss) then gains a large $\psi_p$, while the other $\psi_i$ barely move.
-# This is why Jiang et al. kept the labels clean: one dominant factor makes every measure look good overall.
+# To reach cross-entropy 0.01 on noisy labels a network must memorize the corrupted ones (Chapter 1), which takes many more epochs; some models hit `max_epochs` and drop out, so raise it in the points if too many do.
+# The gap now has a dominant cause: the noisy models' train accuracy counts the memorized wrong labels while their test accuracy falls, so the label-noise column of the ranking measures which quantities detect memorization.
+# Compare each measure's $\psi$ for label noise with its $\psi$ for the other five hyperparameters: a measure can track memorization well and still fail on the learning rate or the batch size, which is why a single overall $\tau$ on such a zoo would flatter it.
 # :::
 #
 # ## References

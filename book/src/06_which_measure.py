@@ -252,6 +252,7 @@ plt.show()
 # {glue:text}`ch6_best_sentence`
 # {glue:text}`ch6_pacbayes_sentence`
 # {glue:text}`ch6_gsnr_sentence`
+# {glue:text}`ch6_hessian_sentence`
 # {glue:text}`ch6_norm_sentence`
 # {glue:text}`ch6_params_sentence`
 # {glue:text}`ch6_normalized_sentence`
@@ -295,6 +296,7 @@ def gap_effect(h: str) -> float:
 
 pac_best = min(pac_bayes, key=rank_of.get)
 architecture = [h for h in ("depth", "width") if h in varied]
+hessian_worst = value.loc["hessian_top_eigenvalue", varied].idxmin()
 sentences = {
     "best": f"The best granulated score belongs to {describe(best)}; "
             + ("its interval excludes zero." if excludes_zero(best) else "even its interval includes zero."),
@@ -313,6 +315,12 @@ sentences = {
               + (f" and {psi_list('num_parameters', architecture)}" if architecture else "")
               + f"; it does not change when only the learning rate, the batch size or the weight decay does, "
               f"so its ψ for those is exactly 0 and its Ψ is {psi['num_parameters']:+.2f}.",
+    "hessian": f"The classical sharpness of Chapter 4, the top Hessian eigenvalue, comes out as "
+               f"{describe('hessian_top_eigenvalue')}; its worst column is the {pretty[hessian_worst]} "
+               f"(ψ = {value.loc['hessian_top_eigenvalue', hessian_worst]:+.2f})"
+               + (": the curvature's scale changes with the architecture, whether or not the gap follows, which is "
+                  "one reason Dinh et al. (2017) give for not comparing it across networks."
+                  if hessian_worst in ("depth", "width") else "."),
     "normalized": f"Chapter 2's measure comes out as {describe('normalized_train_loss')}"
                   + (f", with {psi_list('normalized_train_loss', ['depth'])}." if "depth" in varied else "."),
 }
@@ -357,7 +365,7 @@ for name, text in sentences.items():
 # Used as a predictor of the accuracy gap across a zoo, the normalized train loss has two handicaps here.
 # Across depths the comparison is not like for like: the logits are divided by the product of all the layers' norms, one factor per layer, so a deeper network's normalized outputs sit closer to zero and its normalized loss closer to $\ln 10$, whatever its gap.
 # And every model has been trained to the same train cross-entropy, so what is left of the normalized train loss is a small difference between nearly equal numbers.
-# {glue:text}`ch6_normalized_detail`
+# {glue:text}`ch6_normalized_detail_sentence`
 #
 # **Where this zoo agrees with Jiang et al., and where it cannot.**
 # Their zoo had more than 10,000 convolutional networks on CIFAR-10 and SVHN, seven hyperparameters with three values each, and groups large enough that every $\psi_i$ was measured tightly; this zoo has {glue:text}`ch6_num_reached` small MLPs on a synthetic one-dimensional task, and its intervals are wide.

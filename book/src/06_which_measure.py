@@ -386,7 +386,7 @@ for name, text in sentences.items():
 # - **Check a measure along each hyperparameter separately.** The overall $\tau$ is dominated by whichever hyperparameter moves the gap most; the granulated $\psi_i$ say whether the measure also works when you turn the knob *you* care about.
 # - **Perturbation-based flatness is cheap to compute.** The PAC-Bayesian sharpness needs only forward passes on training data with noisy weights: {glue:text}`ch6_pacbayes_seconds` s per model here, no Hessian and no test set. On this zoo, {glue:text}`ch6_takeaway_flatness`.
 # - **Do not trust a norm because it enters a bound.** The spectral-norm product and the path norm appear in generalization bounds, but a bound can be loose by orders of magnitude and still move the wrong way when the learning rate or the batch size changes; as predictors of the gap they must be tested like any other measure.
-# - **Count parameters at your peril.** Every model here fits its training set; within that regime, {glue:text}`ch6_takeaway_params`, as Chapter 1 would lead you to expect.
+# - **Count parameters at your peril.** Every model here fits its training set; within that regime, {glue:text}`ch6_takeaway_params`.
 # - **Report intervals.** With tens of models, a difference of 0.1 in $\tau$ is within the noise; the bootstrap intervals are the honest summary, and a larger zoo (the `paper` profile, or more seeds) is the way to narrow them.
 
 # %% tags=remove-cell
@@ -394,8 +394,9 @@ glue("ch6_pacbayes_seconds", f"{measure_seconds['pac_bayes_sharpness'].mean():.1
 glue("ch6_takeaway_flatness", f"the magnitude-aware version ranked {rank_of['pac_bayes_mag_sharpness']} of {len(order)} "
      f"and the isotropic one {rank_of['pac_bayes_sharpness']}")
 params_tau = value.loc["num_parameters", "tau"]
-glue("ch6_takeaway_params", ("more parameters went with a " + ("smaller" if params_tau < 0 else "larger")
-                             + f" gap (τ = {params_tau:+.2f})"))
+glue("ch6_takeaway_params", f"more parameters went with a smaller gap (τ = {params_tau:+.2f}), as Chapter 1 leads one to expect"
+     if params_tau < 0 else f"more parameters went with a larger gap (τ = {params_tau:+.2f}), but Ψ = "
+     f"{psi['num_parameters']:+.2f} says how little of that survives once depth and width are looked at apart")
 
 # %% [markdown]
 # ## Reproduction scorecard

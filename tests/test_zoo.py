@@ -170,3 +170,11 @@ def test_trained_model_rebuilds_a_zoo_model_and_label_noise_is_checked(mini_zoo)
     noisy = dict(mini_zoo[0], label_noise=0.5, max_epochs=1)
     row = zoo.zoo_table([noisy], [zoo.train_and_measure(**noisy)]).iloc[0]
     assert row["label_noise"] == 0.5
+
+
+def test_the_zoo_is_the_same_however_it_is_scheduled(mini_zoo, tmp_path):
+    serial = zoo.zoo_table(mini_zoo, sweep.run_sweep(zoo.train_and_measure, mini_zoo, "zoo", directory=tmp_path / "a"))
+    parallel = zoo.zoo_table(mini_zoo, sweep.run_sweep(zoo.train_and_measure, mini_zoo, "zoo",
+                                                       directory=tmp_path / "b", n_jobs=2))
+    timing = ["train_seconds", "measure_seconds"]
+    pd.testing.assert_frame_equal(serial.drop(columns=timing), parallel.drop(columns=timing))

@@ -383,6 +383,15 @@ class MeasureZoo:
     min_evals: int                  # layers with fewer eigenvalues get no alpha (Ch. 5)
     n_boot: int                     # bootstrap resamples of every confidence interval
     seed: int = 0                   # init and batch order of every model (the same for all)
+    noise_seeds: tuple[int, ...] = (1, 2)  # retrain one architecture's models with these seeds too
+
+    def noise_points(self) -> list[dict]:
+        """The zoo's points of its first depth and width, once for each of ``noise_seeds``.
+
+        With the zoo's own (seed ``seed``) models, they show how much of a gap is seed noise.
+        """
+        base = [p for p in self.points() if p["depth"] == self.depths[0] and p["width"] == self.widths[0]]
+        return [dict(p, seed=s) for s in self.noise_seeds for p in base]
 
     def points(self) -> list[dict]:
         """The zoo's sweep points: keyword arguments of ``helpers.zoo.train_and_measure``."""
@@ -400,7 +409,7 @@ _MEASURE_ZOO_PROFILES = {
         "tiny", "mnist1d", 400, 200, "mlp", depths=(2, 3), widths=(32, 64), lrs=(0.05, 0.1),
         batch_sizes=(32, 100), weight_decays=(0.0, 2e-4), max_epochs=60, target_train_loss=0.05,
         measure_samples=200, sharpness_samples=2, n_directions=2, radius_threshold=0.3, min_evals=20,
-        n_boot=50),
+        n_boot=50, noise_seeds=(1,)),
     "small": MeasureZoo(
         "small", "mnist1d", 4000, 1000, "mlp", depths=(2, 3, 4), widths=(128, 256), lrs=(0.025, 0.05),
         batch_sizes=(64, 256), weight_decays=(0.0, 2e-4), max_epochs=300, target_train_loss=0.01,
@@ -421,5 +430,5 @@ def measure_zoo(scale: str | None = None) -> MeasureZoo:
         cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, depths=(2,), widths=(8, 16),
                       lrs=(0.01,), batch_sizes=(64, 128), weight_decays=(0.0, 5e-4), max_epochs=2,
                       target_train_loss=5.0, measure_samples=64, sharpness_samples=2, n_directions=2,
-                      radius_threshold=10.0, min_evals=8, n_boot=20)
+                      radius_threshold=10.0, min_evals=8, n_boot=20, noise_seeds=(1,))
     return cfg

@@ -194,7 +194,7 @@ def zoo_table(points: list[dict], results: list[dict]) -> pd.DataFrame:
     for point, result in zip(points, results):
         h = result["history"]
         row = {k: point[k] for k in HYPERPARAMETERS}
-        row["label_noise"] = point.get("label_noise", 0.0)
+        row.update(label_noise=point.get("label_noise", 0.0), seed=point.get("seed", 0))
         row.update(reached=result["reached"], stop_reason=h["stop_reason"], epochs=len(h["train_loss"]),
                    train_loss=h["train_loss"][-1] if h["train_loss"] else math.nan,
                    train_acc=h["train_acc"][-1] if h["train_acc"] else math.nan,

@@ -123,6 +123,10 @@ def test_the_small_zoo_is_a_grid_of_at_least_48_models_over_5_hyperparameters():
     points = cfg.points()
     assert len(points) >= 48 and len({tuple(p[h] for h in zoo.HYPERPARAMETERS) for p in points}) == len(points)
     assert all(len({p[h] for p in points}) >= 2 for h in zoo.HYPERPARAMETERS)
+    noise = cfg.noise_points()  # the first architecture's models again, with other seeds
+    assert {p["seed"] for p in noise} == set(cfg.noise_seeds) and cfg.seed not in cfg.noise_seeds
+    assert [dict(p, seed=cfg.seed) for p in noise[:len(noise) // len(cfg.noise_seeds)]] == \
+        [p for p in points if p["depth"] == cfg.depths[0] and p["width"] == cfg.widths[0]]
 
 
 @pytest.fixture

@@ -114,7 +114,8 @@ glue("ch6_max_epochs", cfg.max_epochs)
 
 # %%
 start = time.perf_counter()
-results = sweep.run_sweep(zoo.train_and_measure, points, "measure-zoo", n_jobs=1 if DEVICE.type != "cpu" else -1)
+N_JOBS = 1 if DEVICE.type != "cpu" else -1  # CPU: one model per core; GPU: one at a time on the device
+results = sweep.run_sweep(zoo.train_and_measure, points, "measure-zoo", n_jobs=N_JOBS)
 print(f"zoo ready in {time.perf_counter() - start:.0f} s (cached models load instantly)")
 table = zoo.zoo_table(points, results)
 reached = table[table["reached"]].reset_index(drop=True)
@@ -147,6 +148,57 @@ plt.show()
 glue("ch6_epoch_range", f"{reached['epochs'].min()} to {reached['epochs'].max()}")
 glue("ch6_min_train_acc", fmt_pct(reached["train_acc"].min()))
 glue("ch6_test_range", f"{fmt_pct(reached['test_acc'].min())} to {fmt_pct(reached['test_acc'].max())}")
+
+# %% [markdown]
+# **How much of a gap is noise?**
+# Every model above has seed 0.
+# Retraining the {glue:text}`ch6_noise_configs` models of the first depth and width with other seeds (the same hyperparameters, another initialization and batch order) shows how far the gap moves by chance alone, which is the floor under every difference the ranking below has to explain.
+
+# %%
+noise_points = cfg.noise_points()
+noise_results = sweep.run_sweep(zoo.train_and_measure, noise_points, "measure-zoo", n_jobs=N_JOBS)
+twins = [i for i, p in enumerate(points) if p["depth"] == cfg.depths[0] and p["width"] == cfg.widths[0]]
+repeats = zoo.zoo_table([points[i] for i in twins] + noise_points, [results[i] for i in twins] + noise_results)
+repeats = repeats[repeats["reached"]]
+pretty = {"depth": "depth", "width": "width", "lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay"}
+
+
+def mean_abs_difference(gaps: pd.Series) -> float:
+    """Mean |g_a - g_b| over the pairs of models in one group (NaN for a group of one)."""
+    g = gaps.to_numpy()
+    pairs = np.abs(g[:, None] - g[None, :])[np.triu_indices(len(g), 1)]
+    return float(pairs.mean()) if len(pairs) else np.nan
+
+
+def gap_effect(h: str) -> float:
+    """Mean |change of the gap| between models that differ only in h, at neighbouring values of h."""
+    others = [o for o in varied if o != h]
+    pivot = reached.pivot_table(index=others, columns=h, values="gap") if others else \
+        reached.groupby(h)["gap"].mean().to_frame().T
+    return float(pivot.diff(axis=1).abs().stack().mean())
+
+
+seed_noise = repeats.groupby(list(zoo.HYPERPARAMETERS))["gap"].apply(mean_abs_difference).dropna()
+effects = {h: gap_effect(h) for h in varied}
+if len(seed_noise) == 0:
+    noise_sentence = "No configuration reached the target with more than one seed, so the seed noise is not measured here."
+else:
+    noise = float(seed_noise.mean())
+    weak = [pretty[h] for h in varied if effects[h] < 2 * noise]
+    noise_sentence = (
+        f"Two seeds of the same configuration differ in their gap by {100 * noise:.1f} points on average "
+        f"({len(seed_noise)} configurations, {repeats['seed'].nunique()} seeds); changing one hyperparameter alone "
+        f"changes it by " + ", ".join(f"{100 * effects[h]:.1f} ({pretty[h]})" for h in varied) + ". "
+        + (f"Along the {' and the '.join(weak)}, the differences a measure must rank are less than twice the seed noise, "
+           + ("so that ψ column ranks" if len(weak) == 1 else "so those ψ columns rank")
+           + " noise nearly as much as signal." if weak else
+           "Every hyperparameter moves the gap by at least twice the seed noise."))
+glue("ch6_noise_configs", len(twins))
+glue("ch6_noise_sentence", noise_sentence)
+print(noise_sentence)
+
+# %% [markdown]
+# {glue:text}`ch6_noise_sentence`
 
 # %% [markdown]
 # ## Experiment 2: twelve measures on every model
@@ -266,7 +318,6 @@ pac_bayes = ["pac_bayes_sharpness", "pac_bayes_mag_sharpness"]
 perturbation = pac_bayes + ["basin_radius"]
 norm_based = ["log_spectral_norm_product", "log_path_norm", "log_norm", "distance_from_init"]
 knobs = [h for h in ("lr", "batch_size") if h in varied]  # how the models were trained, at fixed architecture
-pretty = {"depth": "depth", "width": "width", "lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay"}
 best = order[0]
 
 
@@ -284,14 +335,6 @@ def excludes_zero(m: str) -> bool:
 def psi_list(m: str, hs) -> str:
     """'ψ = -0.88 for depth and +0.92 for width' over the hyperparameters hs."""
     return "ψ = " + " and ".join(f"{value.loc[m, h]:+.2f} for {pretty[h]}" for h in hs)
-
-
-def gap_effect(h: str) -> float:
-    """Mean |change of the gap| between models that differ only in h, at neighbouring values of h."""
-    others = [o for o in varied if o != h]
-    pivot = reached.pivot_table(index=others, columns=h, values="gap") if others else \
-        reached.groupby(h)["gap"].mean().to_frame().T
-    return float(pivot.diff(axis=1).abs().stack().mean())
 
 
 pac_best = min(pac_bayes, key=rank_of.get)
@@ -328,13 +371,6 @@ consistent = [labels[m] for m in order if (value.loc[m, varied] > 0).all()]
 sentences["split"] = ("No measure has a positive ψ for every hyperparameter." if not consistent else
                       f"Only the {' and the '.join(consistent)} {'has' if len(consistent) == 1 else 'have'} a positive ψ "
                       "for every hyperparameter.")
-effects = {h: gap_effect(h) for h in varied}
-if len(effects) >= 2:
-    weakest, strongest = min(effects, key=effects.get), max(effects, key=effects.get)
-    sentences["split"] += (
-        f" The {pretty[weakest]} moves the gap least: changing it alone changes a model's gap by "
-        f"{100 * effects[weakest]:.1f} points on average (the {pretty[strongest]}: {100 * effects[strongest]:.1f}), "
-        f"so the {pretty[weakest]} column of the table is the one most exposed to noise.")
 gap_by = {h: reached.groupby(h)["gap"].mean() for h in knobs}
 sentences["knob"] = ("In this zoo the mean gap is " + ", and ".join(
     " and ".join(f"{100 * g:.1f} points at {pretty[h]} {v:g}" for v, g in gap_by[h].items()) for h in knobs) + "."
@@ -370,7 +406,7 @@ for name, text in sentences.items():
 # **Where this zoo agrees with Jiang et al., and where it cannot.**
 # Their zoo had more than 10,000 convolutional networks on CIFAR-10 and SVHN, seven hyperparameters with three values each, and groups large enough that every $\psi_i$ was measured tightly; this zoo has {glue:text}`ch6_num_reached` small MLPs on a synthetic one-dimensional task, and its intervals are wide.
 # Three differences matter for reading the table.
-# First, every model here fits its 4,000 training samples while its test accuracy stays between {glue:text}`ch6_test_range`, so the gaps are large and differ between models by a few points only, some of which is the seed-to-seed noise of a single network (every model here has seed 0).
+# First, every model here fits its 4,000 training samples while its test accuracy stays between {glue:text}`ch6_test_range`, so the gaps are large and differ between models by a few points only, some of them no larger than the seed-to-seed noise measured in Experiment 1.
 # Second, the MLPs have no convolutions, batch normalization or dropout, so some of Jiang et al.'s hyperparameters have no counterpart here, and the spectral norm of a dense layer is the operator norm exactly (for a convolution the reshaped kernel only approximates it).
 # Third, Jiang et al. state several measures with extra normalizations (by the margin, by the number of samples, as a full bound); our baselines are the plain norms.
 # Where the two studies agree, the agreement holds across two very different zoos, which is evidence no single paper's experiment can give.

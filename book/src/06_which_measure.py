@@ -404,7 +404,7 @@ for name, text in sentences.items():
 # {glue:text}`ch6_normalized_detail_sentence`
 #
 # **Where this zoo agrees with Jiang et al., and where it cannot.**
-# Their main zoo had 2,187 convolutional networks on CIFAR-10, seven hyperparameters with three values each, and 729 groups behind every $\psi_i$; this zoo has {glue:text}`ch6_num_reached` small MLPs on a synthetic one-dimensional task, 8 to 24 groups behind each $\psi_i$, and its intervals are wide.
+# Their main zoo had 2,187 convolutional networks on CIFAR-10, seven hyperparameters with three values each, and 729 groups behind every $\psi_i$; this zoo has {glue:text}`ch6_num_reached` small MLPs on a synthetic one-dimensional task, 16 or 24 groups behind each $\psi_i$, and its intervals are wide.
 # Three differences matter for reading the table.
 # First, every model here fits its 4,000 training samples while its test accuracy stays between {glue:text}`ch6_test_range`, so the gaps are large and differ between models by a few points only, some of them no larger than the seed-to-seed noise measured in Experiment 1.
 # Second, the MLPs have no convolutions, batch normalization or dropout, so some of Jiang et al.'s hyperparameters have no counterpart here, and the spectral norm of a dense layer is the operator norm exactly (for a convolution the reshaped kernel only approximates it).

@@ -84,9 +84,10 @@ def test_pac_bayes_sigma_matches_the_gaussian_closed_form():
     assert fit.base_error == 0 and not fit.capped
     assert fit.sigma == pytest.approx(expected, rel=0.05)
     assert fit.deviation <= 0.1
-    # magnitude-aware: the variance is sigma^2 (w^2 + eps^2) = sigma^2 (margin^2 / 4 + eps^2)
+    # magnitude-aware: each weight's variance is sigma^2 w^2 + eps^2 = sigma^2 margin^2 / 4 + eps^2,
+    # so the error reaches 0.1 where that equals expected^2
     mag = landscape.pac_bayes_sigma(model, x, y, n_samples=50, n_bisect=14, magnitude_aware=True, epsilon=0.5)
-    assert mag.sigma == pytest.approx(expected / math.sqrt(margin ** 2 / 4 + 0.25), rel=0.05)
+    assert mag.sigma == pytest.approx(math.sqrt(expected ** 2 - 0.25) / (margin / 2), rel=0.05)
     assert torch.equal(model[0].weight[0], torch.full((200,), margin / 2))  # the model is untouched
 
 
@@ -163,17 +164,38 @@ def test_zoo_table_refuses_a_non_finite_measure(mini_zoo):
         zoo.zoo_table(mini_zoo[:1], [result])
 
 
-def test_trained_model_rebuilds_a_zoo_model_and_label_noise_is_checked(mini_zoo):
-    model, result = zoo.trained_model(**mini_zoo[0])
-    again = zoo.train_and_measure(**mini_zoo[0])["history"]
-    assert {k: v for k, v in result["history"].items() if k != "seconds"} == \
-        {k: v for k, v in again.items() if k != "seconds"}  # the same training: seeded
-    assert models.num_parameters(model) == result["num_parameters"]
+def test_label_noise_reaches_training_and_the_measures(mini_zoo, monkeypatch):
+    calls = []
+
+    def spy(module):
+        real = module.randomize
+
+        def recording(data, kind, p=1.0, seed=0):
+            calls.append((module.__name__, kind, p))
+            return real(data, kind, p=p, seed=seed)
+        monkeypatch.setattr(module, "randomize", recording)
+
+    spy(train)
+    spy(zoo)
+    noisy = dict(mini_zoo[0], label_noise=0.5, target_train_loss=10.0, radius_threshold=100.0)  # met at once
+    result = zoo.train_and_measure(**noisy)
+    assert ("helpers.train", "random labels", 0.5) in calls and ("helpers.zoo", "random labels", 0.5) in calls
+    assert result["reached"] and zoo.zoo_table([noisy], [result]).iloc[0]["label_noise"] == 0.5
     with pytest.raises(ValueError, match="label_noise"):
         zoo.trained_model(**dict(mini_zoo[0], label_noise=1.5))
-    noisy = dict(mini_zoo[0], label_noise=0.5, max_epochs=1)
-    row = zoo.zoo_table([noisy], [zoo.train_and_measure(**noisy)]).iloc[0]
-    assert row["label_noise"] == 0.5
+
+
+def test_the_rebuilt_initialization_is_the_model_s_own(mini_zoo, monkeypatch):
+    # with training replaced by nothing, the measured model is its initialization: distance 0
+    def no_training(model, data, **kwargs):
+        return train.History(train_loss=[0.0], train_acc=[1.0], test_loss=[0.0], test_acc=[1.0], steps=[0],
+                             stop_reason="target_loss")
+
+    monkeypatch.setattr(train, "fit", no_training)
+    result = zoo.train_and_measure(**dict(mini_zoo[0], radius_threshold=100.0))
+    assert result["reached"] and result["measures"]["distance_from_init"] == 0.0
+    model, _ = zoo.trained_model(**mini_zoo[0])
+    assert models.num_parameters(model) == result["num_parameters"]
 
 
 def test_the_zoo_is_the_same_however_it_is_scheduled(mini_zoo, tmp_path):

@@ -47,7 +47,7 @@
 # :class: note
 # Jiang et al. trained more than 10,000 convolutional networks; their main analysis ranks 2,187 CIFAR-10 networks, every combination of three values of seven hyperparameters, each trained to cross-entropy 0.01, with SVHN as a second data set. Measures based on *sharpness*, that is, on how much random or worst-case weight perturbations raise the training error, had the best granulated scores, the PAC-Bayesian and magnitude-aware perturbation measures in particular.
 # A measure of gradient noise also did well.
-# The norm-based measures, the product of spectral norms above all, failed: their correlation with the gap was weak or negative.
+# Many norm-based measures failed, the spectral-norm measures most clearly: their correlation with the gap was weak or negative.
 # :::
 #
 # **Orientation.**
@@ -208,8 +208,14 @@ print(noise_sentence)
 # The PAC-Bayesian sharpness is Jiang et al.'s `pacbayes.flatness` {cite}`dziugaite2017computing,neyshabur2017exploring`: the largest $\sigma'$ such that adding Gaussian noise $\mathcal{N}(0, \sigma'^2)$ to every weight raises the training error by at most 0.1 on average, reported as $1/\sigma'^2$ (`landscape.pac_bayes_sigma` finds $\sigma'$ by bisection on $\log\sigma$, reusing the same noise draws at every $\sigma$); the magnitude-aware version scales each weight's noise with the weight.
 # Four baselines complete the list: the parameter count, the distance from initialization {cite}`nagarajan2019generalization`, the product of the layers' squared spectral norms {cite}`bartlett2017spectrally` and the path norm {cite}`neyshabur2015norm` (`helpers.metrics.norms`).
 # The last column is the mean time per model on this machine.
+# Three of the measures are searches that can stop short: the power iteration can run out of iterations, and the two bisections can find that even the largest $\sigma$ or radius they try is tolerated (then the value is a bound, and tied models rank as ties); the line printed first counts how often that happened.
 
 # %%
+details = pd.DataFrame([r["details"] for r, ok in zip(results, table["reached"]) if ok])
+print(f"Hessian power iteration converged on {int(details['hessian_converged'].sum())} of {len(details)} models; "
+      f"PAC-Bayes σ' at the search cap: {int(details['pac_bayes_sharpness_capped'].sum())} (isotropic), "
+      f"{int(details['pac_bayes_mag_sharpness_capped'].sum())} (magnitude-aware); "
+      f"basin radii at the search cap: {int(details['basin_radii_capped'].sum())} of {cfg.n_directions * len(details)}")
 measure_seconds = pd.DataFrame([r["measure_seconds"] for r, ok in zip(results, table["reached"]) if ok])
 measure_seconds["log_norm"] = measure_seconds["alpha_hat"]  # one ESD analysis gives both
 measures = pd.DataFrame([{"measure": m.label, "source": m.source, "claimed direction": "larger, larger gap"
@@ -271,7 +277,7 @@ glue("ch6_num_reached", len(reached))
 # %% [markdown]
 # The heat map shows the same numbers without the intervals, the measures sorted by $\Psi$: blue cells are hyperparameters along which the measure moves with the gap, red cells those along which it moves against it.
 # The interval plot beside it shows $\Psi$ and the overall $\tau$ with their 95% intervals.
-# A blank cell would be a statistic with no group to compute it from; the full grid leaves none.
+# A blank cell would be a statistic with no group to compute it from.
 
 # %%
 fig, (ax_heat, ax_ci) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.6, 1]})
@@ -321,11 +327,14 @@ knobs = [h for h in ("lr", "batch_size") if h in varied]  # how the models were 
 best = order[0]
 
 
-def describe(m: str) -> str:
-    """'the label (Ψ = +0.31 [+0.10, +0.50], rank 2 of 12)' for the prose."""
+def stats(m: str) -> str:
+    """'Ψ = +0.31 [+0.10, +0.50], rank 2 of 12' for the prose."""
     row = ci_psi.loc[m]
-    return (f"the {labels[m]} (Ψ = {row['value']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}], "
-            f"rank {rank_of[m]} of {len(order)})")
+    return f"Ψ = {row['value']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}], rank {rank_of[m]} of {len(order)}"
+
+
+def describe(m: str) -> str:
+    return f"the {labels[m]} ({stats(m)})"
 
 
 def excludes_zero(m: str) -> bool:
@@ -342,7 +351,9 @@ architecture = [h for h in ("depth", "width") if h in varied]
 hessian_worst = value.loc["hessian_top_eigenvalue", varied].idxmin()
 sentences = {
     "best": f"The best granulated score belongs to {describe(best)}; "
-            + ("its interval excludes zero." if excludes_zero(best) else "even its interval includes zero."),
+            + ("its interval excludes zero" if excludes_zero(best) else "even its interval includes zero")
+            + (f". The {labels[order[1]]} is level with it (Ψ = {psi[order[1]]:+.2f}), and the intervals of the two "
+               "overlap: this zoo cannot tell them apart." if abs(psi[order[1]] - psi[best]) < 0.05 else "."),
     "pacbayes": f"Of Jiang et al.'s favourites, the better PAC-Bayesian measure here is {describe(pac_best)}, "
                 f"and the other is {describe(max(pac_bayes, key=rank_of.get))}.",
     "gsnr": f"For the gradient signal-to-noise ratio of Chapter 3 (oriented so that more signal predicts a smaller "
@@ -358,13 +369,14 @@ sentences = {
               + (f" and {psi_list('num_parameters', architecture)}" if architecture else "")
               + f"; it does not change when only the learning rate, the batch size or the weight decay does, "
               f"so its ψ for those is exactly 0 and its Ψ is {psi['num_parameters']:+.2f}.",
-    "hessian": f"The classical sharpness of Chapter 4, the top Hessian eigenvalue, comes out as "
-               f"{describe('hessian_top_eigenvalue')}; its worst column is the {pretty[hessian_worst]} "
+    "hessian": f"The classical sharpness of Chapter 4, the top Hessian eigenvalue, scores "
+               f"{stats('hessian_top_eigenvalue')}; its worst column is the {pretty[hessian_worst]} "
                f"(ψ = {value.loc['hessian_top_eigenvalue', hessian_worst]:+.2f})"
-               + (": the curvature's scale changes with the architecture, whether or not the gap follows, which is "
-                  "one reason Dinh et al. (2017) give for not comparing it across networks."
+               + (": the top eigenvalue depends on how a function is parametrized, not only on the function "
+                  "(Dinh et al. 2017 rescale a ReLU network to make it as sharp as they like without changing "
+                  "what it computes), and the architecture changes the parametrization."
                   if hessian_worst in ("depth", "width") else "."),
-    "normalized": f"Chapter 2's measure comes out as {describe('normalized_train_loss')}"
+    "normalized": f"Chapter 2's normalized train loss scores {stats('normalized_train_loss')}"
                   + (f", with {psi_list('normalized_train_loss', ['depth'])}." if "depth" in varied else "."),
 }
 consistent = [labels[m] for m in order if (value.loc[m, varied] > 0).all()]
@@ -381,7 +393,7 @@ sentences["normalized_detail"] = (
     f"In this zoo its values span only {spread_nl.min():.4f} to {spread_nl.max():.4f} (ln 10 = {np.log(10):.4f}), and its ψ is "
     f"negative along {len(against)} of the {len(varied)} hyperparameters varied ({', '.join(against) if against else 'none'})"
     + (": here it ranks the models the wrong way round not only across depths but also within one architecture."
-       if set(against) - {"depth"} else "."))
+       if set(against) & {"learning rate", "batch size", "weight decay"} else "."))
 for name, text in sentences.items():
     glue(f"ch6_{name}_sentence", text)
     print(text)
@@ -390,9 +402,9 @@ for name, text in sentences.items():
 # **Why the norms fail here.**
 # {glue:text}`ch6_knob_sentence`
 # A larger learning rate and a smaller batch make SGD take larger and noisier steps, which carry the weights further from their initialization and usually make them larger.
-# A norm reads that as *more* complexity; so wherever those two knobs *shrink* the gap, as Keskar et al. {cite}`keskar2017large` and Jiang et al. report and as the first panels of this chapter show, a norm ranks the models backwards along them.
+# A norm reads that as *more* complexity; so wherever those two knobs *shrink* the gap, as Keskar et al. {cite}`keskar2017large` and Jiang et al. report (the numbers just above say whether they do in this zoo), a norm ranks the models backwards along them.
 # The perturbation measures read the same runs the other way: larger, noisier steps settle in minima where the training error survives larger weight noise, which is Keskar et al.'s {cite}`keskar2017large` account of the batch-size effect and the intuition behind the PAC-Bayesian bounds {cite}`dziugaite2017computing`.
-# Scaling the noise to each weight, as the magnitude-aware version does and as the filter-normalized directions of the basin radius do, matters across widths: a wider layer is initialized with smaller weights (variance proportional to 1 / fan-in), so isotropic noise of a given $\sigma$ is relatively larger there and makes the wider, better network look sharper.
+# Scaling the noise to each weight, as the magnitude-aware version does and as the filter-normalized directions of the basin radius do, matters across widths: a wider layer is initialized with smaller weights (variance proportional to 1 / fan-in), so isotropic noise of a given $\sigma$ is relatively larger there and makes a wider network look sharper, whatever its gap.
 # Compare the two PAC-Bayesian rows in the width column.
 # Relative noise is also nearly blind to rescaling a ReLU layer by $c$ and the next by $1/c$, which changes neither the function nor the gap but changes isotropic sharpness at will {cite}`dinh2017sharp`.
 #
@@ -404,10 +416,10 @@ for name, text in sentences.items():
 # {glue:text}`ch6_normalized_detail_sentence`
 #
 # **Where this zoo agrees with Jiang et al., and where it cannot.**
-# Their main zoo had 2,187 convolutional networks on CIFAR-10, seven hyperparameters with three values each, and 729 groups behind every $\psi_i$; this zoo has {glue:text}`ch6_num_reached` small MLPs on a synthetic one-dimensional task, 16 or 24 groups behind each $\psi_i$, and its intervals are wide.
+# Their main zoo had 2,187 convolutional networks on CIFAR-10, seven hyperparameters with three values each, and 729 groups behind every $\psi_i$; {glue:text}`ch6_zoo_sentence`
 # Three differences matter for reading the table.
-# First, every model here fits its 4,000 training samples while its test accuracy stays between {glue:text}`ch6_test_range`, so the gaps are large and differ between models by a few points only, some of them no larger than the seed-to-seed noise measured in Experiment 1.
-# Second, the MLPs have no convolutions, batch normalization or dropout, so some of Jiang et al.'s hyperparameters have no counterpart here, and the spectral norm of a dense layer is the operator norm exactly (for a convolution the reshaped kernel only approximates it).
+# First, every model here fits its training set while its test accuracy stays between {glue:text}`ch6_test_range`, so the gaps differ between models by a few points only, some of them no larger than the seed-to-seed noise measured in Experiment 1.
+# Second, {glue:text}`ch6_architecture_sentence`
 # Third, Jiang et al. state several measures with extra normalizations (by the margin, by the number of samples, as a full bound); our baselines are the plain norms.
 # Where the two studies agree, the agreement holds across two very different zoos, which is evidence no single paper's experiment can give.
 # Where they disagree, the table says which hyperparameter is responsible: a negative $\psi$ names it.
@@ -420,13 +432,25 @@ for name, text in sentences.items():
 # ## What a practitioner should take away
 #
 # - **Check a measure along each hyperparameter separately.** The overall $\tau$ is dominated by whichever hyperparameter moves the gap most; the granulated $\psi_i$ say whether the measure also works when you turn the knob *you* care about.
-# - **Perturbation-based flatness is cheap to compute.** The PAC-Bayesian sharpness needs only forward passes on training data with noisy weights: {glue:text}`ch6_pacbayes_seconds` s per model here, no Hessian and no test set. On this zoo, {glue:text}`ch6_takeaway_flatness`.
+# - **Perturbation-based flatness is simple to compute.** The PAC-Bayesian sharpness needs only forward passes on training data with noisy weights, no second derivatives and no test set: {glue:text}`ch6_pacbayes_seconds` s per model here (the measure table compares its cost with the others'). On this zoo, {glue:text}`ch6_takeaway_flatness`.
 # - **Do not trust a norm because it enters a bound.** The spectral-norm product and the path norm appear in generalization bounds, but a bound can be loose by orders of magnitude and still move the wrong way when the learning rate or the batch size changes; as predictors of the gap they must be tested like any other measure.
 # - **Count parameters at your peril.** Every model here fits its training set; within that regime, {glue:text}`ch6_takeaway_params`.
-# - **Report intervals.** With tens of models, a difference of 0.1 in $\tau$ is within the noise; the bootstrap intervals are the honest summary, and a larger zoo (the `paper` profile, or more seeds) is the way to narrow them.
+# - **Report intervals.** With tens of models, a difference of 0.1 in $\tau$ is within the noise; the bootstrap intervals are the honest summary, and a larger zoo (the `paper` profile, or more seeds) is the way to narrow them. An interval of $[+1.00, +1.00]$ means only that every resample agreed, not that there is no uncertainty: with two models per group, a few groups decide a $\psi_i$.
 
 # %% tags=remove-cell
 glue("ch6_pacbayes_seconds", f"{measure_seconds['pac_bayes_sharpness'].mean():.1f}")
+group_counts = sorted({len(reached) // reached[h].nunique() for h in varied})  # full grid: models / values
+kind = "MLPs" if cfg.architecture == "mlp" else "convolutional networks"
+samples = f"{cfg.n_train:,}" if cfg.n_train else "all the"
+glue("ch6_zoo_sentence", f"this zoo has {len(reached)} {kind} trained on {samples} {cfg.dataset} training samples, "
+     f"about {' or '.join(map(str, group_counts))} groups behind each ψ, and its intervals are wide.")
+glue("ch6_architecture_sentence",
+     "the MLPs have no convolutions, batch normalization or dropout, so some of Jiang et al.'s hyperparameters have no "
+     "counterpart here, and the spectral norm of a dense layer is the operator norm exactly (for a convolution the "
+     "reshaped kernel only approximates it)." if cfg.architecture == "mlp" else
+     "these networks have no batch normalization, dropout or residual connections, so some of Jiang et al.'s "
+     "hyperparameters have no counterpart here, and the spectral norm of a convolution is approximated by that of its "
+     "reshaped kernel, as Jiang et al. do.")
 glue("ch6_takeaway_flatness", f"the magnitude-aware version ranked {rank_of['pac_bayes_mag_sharpness']} of {len(order)} "
      f"and the isotropic one {rank_of['pac_bayes_sharpness']}")
 params_tau = value.loc["num_parameters", "tau"]
@@ -446,7 +470,7 @@ norm_ranks = sorted(rank_of[m] for m in norm_based)
 claims = [
     Claim(f"A PAC-Bayesian sharpness measure ranks in the top third by Ψ (rank <= {third})",
           "sharpness / PAC-Bayes measures rank best", describe(pac_best), rank_of[pac_best] <= third),
-    Claim("Gradient noise predicts the gap (GSNR's Ψ > 0, interval above 0)",
+    Claim("Gradient noise predicts the gap (here the GSNR of Ch. 3, a proxy: Ψ > 0, interval above 0)",
           "gradient-noise measures do well", describe("mean_gsnr"), bool(ci_psi.loc["mean_gsnr", "low"] > 0)),
     Claim("The spectral-norm product fails (Ψ <= 0 or its interval includes 0)",
           "spectral norm fails, often negative", describe("log_spectral_norm_product"),
@@ -472,13 +496,15 @@ scorecard(claims, SCALE)
 # %% [markdown]
 # ## Exercises
 #
-# 1. **One $\tau$ can hide a confound.** Compute Kendall's $\tau$ of the parameter count against the gap separately within each depth (`reached[reached.depth == d]`), and then within each width. Compare with the overall $\tau$ and with $\psi$ for depth and width in the table. Why is the overall $\tau$ smaller in size than both $\psi$?
+# 1. **One $\tau$ can hide a confound.** Compute Kendall's $\tau$ of the parameter count against the gap separately within each depth (`reached[reached.depth == d]`), and then within each width. Compare them with the overall $\tau$ and with $\psi$ for width and depth in the table. Why can these numbers differ so much, when all of them ask whether more parameters mean a larger gap?
 #
 # :::{admonition} Solution
 # :class: dropdown
 # `for d, g in reached.groupby("depth"): print(d, rank.kendall_tau(g.num_parameters, g.gap))`, and the same with `"width"`.
-# Within one depth the parameter count varies only with the width, so the within-depth $\tau$ measures the width effect alone, and vice versa; $\psi$ for width and depth are the same computation on the smaller groups in which nothing else varies either.
-# The overall $\tau$ mixes both effects, and it also counts every pair of models with the same depth and width (7 of each model's 47 partners in the small zoo) as a tie, which adds 0: ties pull $\tau$ towards zero.
+# Within one depth the parameter count varies only with the width, but each pair of models compared there may also differ in the learning rate, the batch size and the weight decay, which the parameter count cannot see and which can move the gap more than the width does (Experiment 1 prints how much each hyperparameter moves it).
+# $\psi$ for width compares only models that differ in width *alone*, so nothing else moves their gaps; that is why it can be far larger in size than the within-depth $\tau$.
+# The overall $\tau$ also counts the pairs with equal depth and width as ties (0); in the small zoo those are 7 of each model's 47 partners, so the ties explain only a small part of the difference.
+# The lesson is Jiang et al.'s: a correlation over a zoo mixes every hyperparameter's effect, and only the granulated score isolates one.
 # :::
 #
 # 2. **How much noise is "sharp"?** Jiang et al. tolerate an increase of 0.1 in the training error. Rebuild the models with the smallest and the largest gap with `zoo.trained_model(**point)`, and compute `landscape.pac_bayes_sigma(model, X, y, max_deviation=d, magnitude_aware=True)` for `d` in 0.02, 0.05, 0.1 and 0.2 on the first `cfg.measure_samples` training samples. Does the order of the two models depend on `d`?
@@ -511,10 +537,12 @@ scorecard(claims, SCALE)
 # margins = []
 # for i in table.index[table.reached]:
 #     model, _ = zoo.trained_model(**points[i])
-#     with torch.no_grad():
-#         logits = model.eval()(dataset.x_train)
-#     true = logits.gather(1, dataset.y_train[:, None])[:, 0]
-#     other = logits.scatter(1, dataset.y_train[:, None], float("-inf")).max(1).values
+#     device = next(model.parameters()).device
+#     with torch.no_grad():  # in chunks: at paper scale the train set is 50,000 images
+#         logits = torch.cat([model.eval()(x.to(device)) for x in dataset.x_train.split(4096)])
+#     y = dataset.y_train.to(device)
+#     true = logits.gather(1, y[:, None])[:, 0]
+#     other = logits.scatter(1, y[:, None], float("-inf")).max(1).values
 #     margins.append(torch.quantile(true - other, 0.1).item() / math.exp(table.log_spectral_norm_product[i] / 2))
 # reached["normalized_margin"] = margins
 # rank.rank_measures(reached, {"normalized_margin": -1}, "gap", varied)
@@ -522,7 +550,7 @@ scorecard(claims, SCALE)
 # This retrains every model (about as long as the zoo took). Dividing by the spectral product removes the trivial effect of the weights' scale on the margin; whether what remains predicts the gap better than the plain spectral product is what its $\psi$ row shows.
 # :::
 #
-# 4. **Label noise as a sixth hyperparameter.** Jiang et al. kept their labels clean. Add label noise as a sixth axis, `points_noisy = [dict(p, label_noise=q) for p in points for q in (0.0, 0.1)]`, train it with `sweep.run_sweep(zoo.train_and_measure, points_noisy, "measure-zoo", n_jobs=-1)` (the clean half is already cached), and rank with `varied + ["label_noise"]`. What happens to the number of models that reach the target, to the gaps, and to the ranking?
+# 4. **Label noise as a sixth hyperparameter.** Jiang et al. kept their labels clean. Add label noise as a sixth axis, `points_noisy = [dict(p, label_noise=q) if q else p for p in points for q in (0.0, 0.1)]`, train it with `sweep.run_sweep(zoo.train_and_measure, points_noisy, "measure-zoo", n_jobs=-1)` (the clean half is already cached: its points are the zoo's own), and rank with `varied + ["label_noise"]`. What happens to the number of models that reach the target, to the gaps, and to the ranking?
 #
 # :::{admonition} Solution
 # :class: dropdown

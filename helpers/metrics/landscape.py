@@ -361,7 +361,8 @@ def pac_bayes_sigma(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_devi
     """Largest sigma with E_u[err(w + u)] - err(w) <= ``max_deviation``, u ~ N(0, sigma^2 I) (Ch. 6).
 
     Jiang et al.'s (2020) 'pacbayes.flatness' is 1 / sigma'^2; with ``magnitude_aware`` each
-    coordinate's variance is sigma^2 (w_i^2 + epsilon^2) instead ('pacbayes.mag.flatness').
+    coordinate's variance is sigma^2 w_i^2 + epsilon^2 instead ('pacbayes.mag.flatness', their
+    epsilon = 1e-3), so that the noise is relative to each weight.
     err is the 0-1 error on (X, y) in eval mode; every parameter (weights and biases) is perturbed.
     The same ``n_samples`` Gaussian draws are rescaled at every sigma (common random numbers),
     so the estimated deviation is a deterministic function of sigma and bisection on log sigma
@@ -377,15 +378,21 @@ def pac_bayes_sigma(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_devi
         raise ValueError(f"sigma_range must be (low, high) with 0 < low < high, got {sigma_range!r}")
     base = {n: p.detach() for n, p in _named_params(model).items()}
     g = torch.Generator().manual_seed(seed)
-    scales = {n: (p.square() + epsilon ** 2).sqrt() if magnitude_aware else torch.ones_like(p)
-              for n, p in base.items()}
-    noise = [{n: torch.randn(p.shape, generator=g, dtype=torch.float32).to(p) * scales[n]
-              for n, p in base.items()} for _ in range(n_samples)]  # drawn on the CPU: device-independent
+    squares = {n: p.square() for n, p in base.items()}
+    noise = [{n: torch.randn(p.shape, generator=g, dtype=torch.float32).to(p) for n, p in base.items()}
+             for _ in range(n_samples)]  # standard normal, drawn on the CPU: device-independent
+
+    def perturbed(z: dict, sigma: float) -> dict:
+        """w + u with u = z * std: std = sigma, or sqrt(sigma^2 w^2 + epsilon^2) (magnitude-aware)."""
+        if not magnitude_aware:
+            return _shifted(base, [z], [sigma])
+        return {n: w + z[n] * (sigma ** 2 * squares[n] + epsilon ** 2).sqrt() for n, w in base.items()}
+
     with _eval_mode(model):
         base_error = 1 - _evaluate(model, base, X, y, F.cross_entropy)[1]
 
         def deviation(sigma: float) -> float:
-            errors = [1 - _evaluate(model, _shifted(base, [u], [sigma]), X, y, F.cross_entropy)[1] for u in noise]
+            errors = [1 - _evaluate(model, perturbed(z, sigma), X, y, F.cross_entropy)[1] for z in noise]
             return float(np.mean(errors)) - base_error
 
         if deviation(hi) <= max_deviation:

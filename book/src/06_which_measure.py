@@ -305,7 +305,7 @@ plt.show()
 # %% [markdown]
 # ## What the ranking says
 #
-# The numbers first; the cell below writes these sentences from the ranking.
+# The numbers first; the cell below (click to show its code) writes these sentences from the ranking.
 #
 # {glue:text}`ch6_best_sentence`
 # {glue:text}`ch6_pacbayes_sentence`
@@ -316,7 +316,7 @@ plt.show()
 # {glue:text}`ch6_normalized_sentence`
 # {glue:text}`ch6_split_sentence`
 
-# %%
+# %% tags=hide-input
 psi = value["Psi"]
 rank_of = {m: i + 1 for i, m in enumerate(order)}
 ci_psi = ci.xs("Psi", level="statistic")
@@ -469,17 +469,18 @@ third = int(np.ceil(len(order) / 3))
 norm_ranks = sorted(rank_of[m] for m in norm_based)
 claims = [
     Claim(f"A PAC-Bayesian sharpness measure ranks in the top third by Ψ (rank <= {third})",
-          "sharpness / PAC-Bayes measures rank best", describe(pac_best), rank_of[pac_best] <= third),
+          "sharpness / PAC-Bayes measures rank best", f"rank {rank_of[pac_best]} ({labels[pac_best]})",
+          rank_of[pac_best] <= third),
     Claim("Gradient noise predicts the gap (here the GSNR of Ch. 3, a proxy: Ψ > 0, interval above 0)",
-          "gradient-noise measures do well", describe("mean_gsnr"), bool(ci_psi.loc["mean_gsnr", "low"] > 0)),
+          "gradient-noise measures do well", stats("mean_gsnr"), bool(ci_psi.loc["mean_gsnr", "low"] > 0)),
     Claim("The spectral-norm product fails (Ψ <= 0 or its interval includes 0)",
-          "spectral norm fails, often negative", describe("log_spectral_norm_product"),
+          "spectral norm fails, often negative", stats("log_spectral_norm_product"),
           bool(ci_psi.loc["log_spectral_norm_product", "low"] <= 0)),
     Claim("Norm-based measures rank below sharpness (every one below the better PAC-Bayes measure)",
           "norm-based measures perform poorly", f"norm-based ranks {norm_ranks}; PAC-Bayes rank {rank_of[pac_best]}",
           all(rank_of[m] > rank_of[pac_best] for m in norm_based)),
     Claim("The parameter count does not predict the gap (Ψ <= 0.1)",
-          "number of parameters fails (Zhang et al. 2017)", describe("num_parameters"),
+          "number of parameters fails (Zhang et al. 2017)", stats("num_parameters"),
           bool(psi["num_parameters"] <= 0.1)),
 ]
 scorecard(claims, SCALE)

@@ -417,8 +417,8 @@ _MEASURE_ZOO_PROFILES = {
         n_boot=500),
     "paper": MeasureZoo(
         "paper", "cifar10", None, None, "convnet", depths=(2, 3, 4), widths=(32, 64), lrs=(0.01, 0.03),
-        batch_sizes=(64, 256), weight_decays=(0.0, 5e-4), max_epochs=300, target_train_loss=0.01,
-        measure_samples=5000, sharpness_samples=8, n_directions=20, radius_threshold=0.1, min_evals=100,
+        batch_sizes=(64, 256), weight_decays=(0.0, 5e-4), max_epochs=200, target_train_loss=0.01,
+        measure_samples=2000, sharpness_samples=8, n_directions=20, radius_threshold=0.1, min_evals=100,
         n_boot=1000),
 }
 

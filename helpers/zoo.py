@@ -48,6 +48,11 @@ MEASURES = (
             "1 / sigma'^2, sigma' the largest N(0, sigma^2) weight noise raising the train error by <= 0.1"),
     Measure("pac_bayes_mag_sharpness", "magnitude-aware PAC-Bayes sharpness", "Ch. 6 (Jiang et al. 2020)", +1,
             "as above with noise variance sigma^2 w_i^2 + 1e-3^2 per weight (noise relative to the weight)"),
+    Measure("worst_case_sharpness", "worst-case sharpness", "Ch. 6 (Keskar et al. 2017; Jiang et al. 2020)", +1,
+            "1 / alpha'^2, alpha' the largest box |u_i| <= alpha whose worst perturbation (gradient ascent) "
+            "raises the train error by <= 0.1"),
+    Measure("worst_case_mag_sharpness", "magnitude-aware worst-case sharpness", "Ch. 6 (Jiang et al. 2020)", +1,
+            "as above with the box |u_i| <= alpha |w_i| + 1e-3"),
     Measure("basin_radius", "basin radius", "Ch. 4 (Huang et al. 2019)", -1,
             "mean distance along filter-normalized random directions until the train loss exceeds a threshold"),
     Measure("alpha_hat", "weighted alpha α̂", "Ch. 5 (Martin & Mahoney 2019)", +1,
@@ -96,6 +101,8 @@ def measure_model(model, init, x, y, *, measure_samples: int, sharpness_samples:
         "pac_bayes_sharpness": lambda: landscape.pac_bayes_sigma(model, xm, ym, n_samples=sharpness_samples, seed=seed),
         "pac_bayes_mag_sharpness": lambda: landscape.pac_bayes_sigma(
             model, xm, ym, n_samples=sharpness_samples, magnitude_aware=True, seed=seed),
+        "worst_case_sharpness": lambda: landscape.worst_case_alpha(model, xm, ym, seed=seed),
+        "worst_case_mag_sharpness": lambda: landscape.worst_case_alpha(model, xm, ym, magnitude_aware=True, seed=seed),
         "basin_radius": lambda: landscape.basin_radius(model, xm, ym, threshold=radius_threshold,
                                                       n_directions=n_directions, seed=seed),
         "alpha_hat": lambda: esd.summary(esd.analyze(model, min_evals=min_evals)),
@@ -114,6 +121,9 @@ def measure_model(model, init, x, y, *, measure_samples: int, sharpness_samples:
             details["hessian_converged"] = out.converged
         elif name.startswith("pac_bayes"):
             values[name] = 1 / out.sigma ** 2
+            details[f"{name}_capped"] = out.capped
+        elif name.startswith("worst_case"):
+            values[name] = 1 / out.alpha ** 2
             details[f"{name}_capped"] = out.capped
         elif name == "basin_radius":
             values[name] = float(np.mean(out.radii))

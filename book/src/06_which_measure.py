@@ -201,20 +201,22 @@ print(noise_sentence)
 # {glue:text}`ch6_noise_sentence`
 
 # %% [markdown]
-# ## Experiment 2: twelve measures on every model
+# ## Experiment 2: fourteen measures on every model
 #
 # After training, `zoo.measure_model` takes every measure on the trained network.
 # Those of Chapters 2–5 come from the same `helpers.metrics` functions those chapters use.
 # The PAC-Bayesian sharpness is Jiang et al.'s `pacbayes.flatness` {cite}`dziugaite2017computing,neyshabur2017exploring`: the largest $\sigma'$ such that adding Gaussian noise $\mathcal{N}(0, \sigma'^2)$ to every weight raises the training error by at most 0.1 on average, reported as $1/\sigma'^2$ (`landscape.pac_bayes_sigma` finds $\sigma'$ by bisection on $\log\sigma$, reusing the same noise draws at every $\sigma$); the magnitude-aware version scales each weight's noise with the weight.
+# The worst-case sharpness is their `sharpness-orig` and `sharpness.mag`, after Keskar et al. {cite}`keskar2017large`: the largest $\alpha'$ such that the *worst* perturbation in the box $|u_i| \le \alpha'$ (or $|u_i| \le \alpha' |w_i| + 10^{-3}$) raises the training error by at most 0.1, reported as $1/\alpha'^2$; `landscape.worst_case_alpha` looks for the worst perturbation with ten steps of projected gradient ascent on the training loss.
 # Four baselines complete the list: the parameter count, the distance from initialization {cite}`nagarajan2019generalization`, the product of the layers' squared spectral norms {cite}`bartlett2017spectrally` and the path norm {cite}`neyshabur2015norm` (`helpers.metrics.norms`).
 # The last column is the mean time per model on this machine.
-# Three of the measures are searches that can stop short: the power iteration can run out of iterations, and the two bisections can find that even the largest $\sigma$ or radius they try is tolerated (then the value is a bound, and tied models rank as ties); the line printed first counts how often that happened.
+# Several measures are searches that can stop short: the power iteration can run out of iterations, and the bisections can find that even the largest $\sigma$, box or radius they try is tolerated (then the value is a bound, and tied models rank as ties); the line printed first counts how often that happened.
 
 # %%
 details = pd.DataFrame([r["details"] for r, ok in zip(results, table["reached"]) if ok])
 print(f"Hessian power iteration converged on {int(details['hessian_converged'].sum())} of {len(details)} models; "
       f"PAC-Bayes σ' at the search cap: {int(details['pac_bayes_sharpness_capped'].sum())} (isotropic), "
-      f"{int(details['pac_bayes_mag_sharpness_capped'].sum())} (magnitude-aware); "
+      f"{int(details['pac_bayes_mag_sharpness_capped'].sum())} (magnitude-aware); worst-case α' at the cap: "
+      f"{int(details['worst_case_sharpness_capped'].sum())} and {int(details['worst_case_mag_sharpness_capped'].sum())}; "
       f"basin radii at the search cap: {int(details['basin_radii_capped'].sum())} of {cfg.n_directions * len(details)}")
 measure_seconds = pd.DataFrame([r["measure_seconds"] for r, ok in zip(results, table["reached"]) if ok])
 measure_seconds["log_norm"] = measure_seconds["alpha_hat"]  # one ESD analysis gives both
@@ -320,8 +322,8 @@ plt.show()
 psi = value["Psi"]
 rank_of = {m: i + 1 for i, m in enumerate(order)}
 ci_psi = ci.xs("Psi", level="statistic")
-pac_bayes = ["pac_bayes_sharpness", "pac_bayes_mag_sharpness"]
-perturbation = pac_bayes + ["basin_radius"]
+sharpness = ["pac_bayes_sharpness", "pac_bayes_mag_sharpness", "worst_case_sharpness", "worst_case_mag_sharpness"]
+perturbation = sharpness + ["basin_radius"]
 norm_based = ["log_spectral_norm_product", "log_path_norm", "log_norm", "distance_from_init"]
 knobs = [h for h in ("lr", "batch_size") if h in varied]  # how the models were trained, at fixed architecture
 best = order[0]
@@ -346,7 +348,7 @@ def psi_list(m: str, hs) -> str:
     return "ψ = " + " and ".join(f"{value.loc[m, h]:+.2f} for {pretty[h]}" for h in hs)
 
 
-pac_best = min(pac_bayes, key=rank_of.get)
+sharp_best = min(sharpness, key=rank_of.get)
 architecture = [h for h in ("depth", "width") if h in varied]
 hessian_worst = value.loc["hessian_top_eigenvalue", varied].idxmin()
 sentences = {
@@ -354,8 +356,9 @@ sentences = {
             + ("its interval excludes zero" if excludes_zero(best) else "even its interval includes zero")
             + (f". The {labels[order[1]]} is level with it (Ψ = {psi[order[1]]:+.2f}), and the intervals of the two "
                "overlap: this zoo cannot tell them apart." if abs(psi[order[1]] - psi[best]) < 0.05 else "."),
-    "pacbayes": f"Of Jiang et al.'s favourites, the better PAC-Bayesian measure here is {describe(pac_best)}, "
-                f"and the other is {describe(max(pac_bayes, key=rank_of.get))}.",
+    "pacbayes": f"Of Jiang et al.'s favourites, the four sharpness measures, the best here is {describe(sharp_best)}; "
+                "the others rank " + ", ".join(f"{rank_of[m]} ({labels[m]})" for m in sorted(sharpness, key=rank_of.get)
+                                               if m != sharp_best) + ".",
     "gsnr": f"For the gradient signal-to-noise ratio of Chapter 3 (oriented so that more signal predicts a smaller "
             f"gap) the ranking gives {describe('mean_gsnr')}" + (", clear of zero." if excludes_zero("mean_gsnr") else
                                                   ", an interval that still includes zero."),
@@ -363,7 +366,7 @@ sentences = {
             f"of {len(order)}" + (
                 f"; along the training knobs ({' and '.join(pretty[h] for h in knobs)}) their mean ψ is "
                 f"{value.loc[norm_based, knobs].to_numpy().mean():+.2f}, against "
-                f"{value.loc[perturbation, knobs].to_numpy().mean():+.2f} for the three perturbation measures."
+                f"{value.loc[perturbation, knobs].to_numpy().mean():+.2f} for the {len(perturbation)} perturbation measures."
                 if knobs else "."),
     "params": f"The parameter count has an overall τ of {value.loc['num_parameters', 'tau']:+.2f}"
               + (f" and {psi_list('num_parameters', architecture)}" if architecture else "")
@@ -404,8 +407,8 @@ for name, text in sentences.items():
 # A larger learning rate and a smaller batch make SGD take larger and noisier steps, which carry the weights further from their initialization and usually make them larger.
 # A norm reads that as *more* complexity; so wherever those two knobs *shrink* the gap, as Keskar et al. {cite}`keskar2017large` and Jiang et al. report (the numbers just above say whether they do in this zoo), a norm ranks the models backwards along them.
 # The perturbation measures read the same runs the other way: larger, noisier steps settle in minima where the training error survives larger weight noise, which is Keskar et al.'s {cite}`keskar2017large` account of the batch-size effect and the intuition behind the PAC-Bayesian bounds {cite}`dziugaite2017computing`.
-# Scaling the noise to each weight, as the magnitude-aware version does and as the filter-normalized directions of the basin radius do, matters across widths: a wider layer is initialized with smaller weights (variance proportional to 1 / fan-in), so isotropic noise of a given $\sigma$ is relatively larger there and makes a wider network look sharper, whatever its gap.
-# Compare the two PAC-Bayesian rows in the width column.
+# Scaling the noise to each weight, as the magnitude-aware versions do and as the filter-normalized directions of the basin radius do, matters across widths: a wider layer is initialized with smaller weights (variance proportional to 1 / fan-in), so isotropic noise of a given $\sigma$ is relatively larger there and makes a wider network look sharper, whatever its gap.
+# Compare the isotropic and the magnitude-aware rows in the width column.
 # Relative noise is also nearly blind to rescaling a ReLU layer by $c$ and the next by $1/c$, which changes neither the function nor the gap but changes isotropic sharpness at will {cite}`dinh2017sharp`.
 #
 # **What the normalized loss does and does not claim.**
@@ -451,8 +454,10 @@ glue("ch6_architecture_sentence",
      "these networks have no batch normalization, dropout or residual connections, so some of Jiang et al.'s "
      "hyperparameters have no counterpart here, and the spectral norm of a convolution is approximated by that of its "
      "reshaped kernel, as Jiang et al. do.")
-glue("ch6_takeaway_flatness", f"the magnitude-aware version ranked {rank_of['pac_bayes_mag_sharpness']} of {len(order)} "
-     f"and the isotropic one {rank_of['pac_bayes_sharpness']}")
+glue("ch6_takeaway_flatness", f"the magnitude-aware PAC-Bayes sharpness ranked {rank_of['pac_bayes_mag_sharpness']} of "
+     f"{len(order)} and the isotropic one {rank_of['pac_bayes_sharpness']}; the worst-case versions, which need gradients "
+     f"and took {measure_seconds['worst_case_sharpness'].mean():.1f} s, ranked {rank_of['worst_case_mag_sharpness']} "
+     f"(magnitude-aware) and {rank_of['worst_case_sharpness']}")
 params_tau = value.loc["num_parameters", "tau"]
 glue("ch6_takeaway_params", f"more parameters went with a smaller gap (τ = {params_tau:+.2f}), as Chapter 1 leads one to expect"
      if params_tau < 0 else f"more parameters went with a larger gap (τ = {params_tau:+.2f}), but Ψ = "
@@ -468,17 +473,17 @@ glue("ch6_takeaway_params", f"more parameters went with a smaller gap (τ = {par
 third = int(np.ceil(len(order) / 3))
 norm_ranks = sorted(rank_of[m] for m in norm_based)
 claims = [
-    Claim(f"A PAC-Bayesian sharpness measure ranks in the top third by Ψ (rank <= {third})",
-          "sharpness / PAC-Bayes measures rank best", f"rank {rank_of[pac_best]} ({labels[pac_best]})",
-          rank_of[pac_best] <= third),
+    Claim(f"A sharpness measure (PAC-Bayes or worst-case) ranks in the top third by Ψ (rank <= {third})",
+          "sharpness / PAC-Bayes measures rank best", f"rank {rank_of[sharp_best]} ({labels[sharp_best]})",
+          rank_of[sharp_best] <= third),
     Claim("Gradient noise predicts the gap (here the GSNR of Ch. 3, a proxy: Ψ > 0, interval above 0)",
           "gradient-noise measures do well", stats("mean_gsnr"), bool(ci_psi.loc["mean_gsnr", "low"] > 0)),
     Claim("The spectral-norm product fails (Ψ <= 0 or its interval includes 0)",
           "spectral norm fails, often negative", stats("log_spectral_norm_product"),
           bool(ci_psi.loc["log_spectral_norm_product", "low"] <= 0)),
-    Claim("Norm-based measures rank below sharpness (every one below the better PAC-Bayes measure)",
-          "norm-based measures perform poorly", f"norm-based ranks {norm_ranks}; PAC-Bayes rank {rank_of[pac_best]}",
-          all(rank_of[m] > rank_of[pac_best] for m in norm_based)),
+    Claim("Norm-based measures rank below sharpness (every one below the best sharpness measure)",
+          "norm-based measures perform poorly", f"norm-based ranks {norm_ranks}; best sharpness rank {rank_of[sharp_best]}",
+          all(rank_of[m] > rank_of[sharp_best] for m in norm_based)),
     Claim("The parameter count does not predict the gap (Ψ <= 0.1)",
           "number of parameters fails (Zhang et al. 2017)", stats("num_parameters"),
           bool(psi["num_parameters"] <= 0.1)),
@@ -488,7 +493,7 @@ scorecard(claims, SCALE)
 # %% [markdown]
 # ## Summary
 #
-# One zoo, twelve measures, one scale.
+# One zoo, fourteen measures, one scale.
 # Kendall's $\tau$ over the whole zoo, and the granulated $\psi_i$ along each hyperparameter, put the measures of the five papers and four classical baselines side by side, each with a bootstrap interval.
 # {glue:text}`ch6_best_sentence`
 # The ranking is a property of the zoo as much as of the measures: the same code, pointed at a different grid or data set with the `paper` profile, can and should be expected to reorder the middle of the table, and the intervals say how far to trust each position.

@@ -7,7 +7,8 @@
 - ``basin_radius`` and ``log10_basin_volume``: how far the loss stays low along random
   directions, and the volume of the star-shaped basin those radii describe;
 - ``pac_bayes_sigma``: the largest random perturbation the train error tolerates (Jiang et
-  al. 2020's PAC-Bayesian flatness, used in Ch. 6).
+  al. 2020's PAC-Bayesian flatness, used in Ch. 6), and ``worst_case_alpha``, the largest box
+  whose worst perturbation it tolerates (their worst-case sharpness, after Keskar et al. 2017).
 
 Nothing here changes a model: perturbed weights are evaluated with ``torch.func.functional_call``,
 and the model's train/eval mode is restored. Everything is evaluated in eval mode.
@@ -404,3 +405,78 @@ def pac_bayes_sigma(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_devi
             mid = math.sqrt(lo * hi)
             lo, hi = (mid, hi) if deviation(mid) <= max_deviation else (lo, mid)
     return PacBayesSigma(lo, deviation(lo), max_deviation, base_error, n_samples, magnitude_aware, False)
+
+
+# --- worst-case sharpness (Keskar et al. 2017; Jiang et al. 2020's 'sharpness' measures; Ch. 6) --
+
+@dataclass(frozen=True)
+class WorstCaseAlpha:
+    """The largest box half-width alpha' whose worst perturbation the train error tolerates."""
+
+    alpha: float          # alpha' (the measure is 1 / alpha'^2: sharper minima tolerate less)
+    deviation: float      # train-error increase of the worst perturbation found at alpha'
+    max_deviation: float  # the tolerated increase of the 0-1 train error
+    base_error: float     # train error of the unperturbed model
+    steps: int            # projected gradient-ascent steps per alpha
+    magnitude_aware: bool
+    capped: bool          # True when even alpha_range's upper end was tolerated (a lower bound)
+
+
+def _loss_gradient(model, params: dict, X, y, batch_size: int = 1024) -> dict:
+    """Gradient of the mean cross-entropy over (X, y) at ``params``, accumulated over chunks."""
+    total = {n: torch.zeros_like(p) for n, p in params.items()}
+    device = _device(model)
+    for i in range(0, len(X), batch_size):
+        xb, yb = X[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        live = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+        loss = F.cross_entropy(functional_call(model, live, (xb,)), yb, reduction="sum") / len(X)
+        for (n, _), g in zip(live.items(), torch.autograd.grad(loss, list(live.values()))):
+            total[n] += g
+    return total
+
+
+def worst_case_alpha(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_deviation: float = 0.1,
+                     steps: int = 10, magnitude_aware: bool = False, epsilon: float = 1e-3,
+                     alpha_range: tuple[float, float] = (1e-5, 10.0), n_bisect: int = 14,
+                     seed: int = 0) -> WorstCaseAlpha:
+    """Largest alpha with err(w + u*) - err(w) <= ``max_deviation``, u* the worst u in a box (Ch. 6).
+
+    The box is |u_i| <= alpha, or |u_i| <= alpha |w_i| + epsilon with ``magnitude_aware``
+    (Jiang et al.'s 'sharpness-orig' and 'sharpness.mag', after Keskar et al. 2017); the measure
+    is 1 / alpha'^2. u* is searched by ``steps`` steps of projected sign-gradient ascent on the
+    train cross-entropy from a random point of the box (step: a quarter of the box), and alpha'
+    by bisection on log alpha. Gradient ascent finds a lower bound of the worst case, so alpha'
+    is an upper bound of the true one; err is the 0-1 error on (X, y) in eval mode. Every
+    parameter is perturbed; the model is not modified.
+    """
+    _check_data(X, y)
+    if not 0 < max_deviation < 1:
+        raise ValueError(f"max_deviation must lie in (0, 1), got {max_deviation!r}")
+    if not (isinstance(steps, int) and steps >= 1 and isinstance(n_bisect, int) and n_bisect >= 1):
+        raise ValueError(f"steps and n_bisect must be positive integers, got {steps!r}, {n_bisect!r}")
+    lo, hi = alpha_range
+    if not 0 < lo < hi:
+        raise ValueError(f"alpha_range must be (low, high) with 0 < low < high, got {alpha_range!r}")
+    base = {n: p.detach() for n, p in _named_params(model).items()}
+
+    def worst_error(alpha: float) -> float:
+        g = torch.Generator().manual_seed(seed)  # the same start at every alpha
+        half = {n: alpha * w.abs() + epsilon if magnitude_aware else torch.full_like(w, alpha) for n, w in base.items()}
+        u = {n: (2 * torch.rand(w.shape, generator=g, dtype=torch.float32) - 1).to(w) * half[n] for n, w in base.items()}
+        for _ in range(steps):
+            grads = _loss_gradient(model, {n: base[n] + u[n] for n in base}, X, y)
+            u = {n: torch.clamp(u[n] + half[n] / 4 * grads[n].sign(), -half[n], half[n]) for n in base}
+        return 1 - _evaluate(model, {n: base[n] + u[n] for n in base}, X, y, F.cross_entropy)[1]
+
+    with _eval_mode(model):
+        base_error = 1 - _evaluate(model, base, X, y, F.cross_entropy)[1]
+        deviation = lambda alpha: worst_error(alpha) - base_error
+        if deviation(hi) <= max_deviation:
+            return WorstCaseAlpha(hi, deviation(hi), max_deviation, base_error, steps, magnitude_aware, True)
+        if deviation(lo) > max_deviation:
+            raise ValueError(f"even alpha = {lo:g} raises the train error by more than {max_deviation}: "
+                             "lower alpha_range[0]")
+        for _ in range(n_bisect):  # invariant: deviation(lo) <= max_deviation < deviation(hi)
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if deviation(mid) <= max_deviation else (lo, mid)
+        return WorstCaseAlpha(lo, deviation(lo), max_deviation, base_error, steps, magnitude_aware, False)

@@ -51,8 +51,8 @@ MEASURES = (
     Measure("worst_case_sharpness", "worst-case sharpness", "Ch. 6 (Keskar et al. 2017; Jiang et al. 2020)", +1,
             "1 / alpha'^2, alpha' the largest box |u_i| <= alpha whose worst perturbation (gradient ascent) "
             "raises the train error by <= 0.1"),
-    Measure("worst_case_mag_sharpness", "magnitude-aware worst-case sharpness", "Ch. 6 (Jiang et al. 2020)", +1,
-            "as above with the box |u_i| <= alpha |w_i| + 1e-3"),
+    Measure("worst_case_mag_sharpness", "magnitude-aware worst-case sharpness", "Ch. 6 (after Jiang et al. 2020)", +1,
+            "as above with the box |u_i| <= alpha (|w_i| + 1e-3), relative to each weight"),
     Measure("basin_radius", "basin radius", "Ch. 4 (Huang et al. 2019)", -1,
             "mean distance along filter-normalized random directions until the train loss exceeds a threshold"),
     Measure("alpha_hat", "weighted alpha α̂", "Ch. 5 (Martin & Mahoney 2019)", +1,

@@ -209,13 +209,13 @@ def test_the_zoo_is_the_same_however_it_is_scheduled(mini_zoo, tmp_path):
 def test_worst_case_alpha_matches_the_box_closed_form():
     # the worst u in the box lowers w_0j and raises w_1j by the half-width: every sample flips at
     # once when the half-width exceeds margin / 2, so alpha' = margin / 2 (isotropic box) and
-    # alpha' (margin / 2) + eps = margin / 2 (magnitude-aware box, |w| = margin / 2)
+    # alpha' (margin / 2 + eps) = margin / 2 (magnitude-aware box, |w| = margin / 2)
     margin = 2.0
     model, x, y = linear_probe(d=50, margin=margin)
     fit = landscape.worst_case_alpha(model, x, y, steps=5, n_bisect=16)
     assert fit.alpha == pytest.approx(margin / 2, rel=0.01) and not fit.capped and fit.deviation <= 0.1
     mag = landscape.worst_case_alpha(model, x, y, steps=5, n_bisect=16, magnitude_aware=True, epsilon=0.2)
-    assert mag.alpha == pytest.approx((margin / 2 - 0.2) / (margin / 2), rel=0.01)
+    assert mag.alpha == pytest.approx((margin / 2) / (margin / 2 + 0.2), rel=0.01)
     assert torch.equal(model[0].weight[0], torch.full((50,), margin / 2))  # the model is untouched
     with pytest.raises(ValueError, match="steps"):
         landscape.worst_case_alpha(model, x, y, steps=0)

@@ -441,9 +441,11 @@ def worst_case_alpha(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_dev
                      seed: int = 0) -> WorstCaseAlpha:
     """Largest alpha with err(w + u*) - err(w) <= ``max_deviation``, u* the worst u in a box (Ch. 6).
 
-    The box is |u_i| <= alpha, or |u_i| <= alpha |w_i| + epsilon with ``magnitude_aware``
-    (Jiang et al.'s 'sharpness-orig' and 'sharpness.mag', after Keskar et al. 2017); the measure
-    is 1 / alpha'^2. u* is searched by ``steps`` steps of projected sign-gradient ascent on the
+    The box is |u_i| <= alpha (Jiang et al.'s 'sharpness-orig', after Keskar et al. 2017), or
+    |u_i| <= alpha (|w_i| + epsilon) with ``magnitude_aware``, a box relative to each weight in the
+    spirit of their 'sharpness.mag'. epsilon sits inside the scale so that the box shrinks to
+    nothing with alpha: a box of +-1e-3 on every weight alone raised the train error of Ch. 6's
+    sharpest MLPs (1e5 weights) by 13 to 57 points. The measure is 1 / alpha'^2. u* is searched by ``steps`` steps of projected sign-gradient ascent on the
     train cross-entropy from a random point of the box (step: a quarter of the box), and alpha'
     by bisection on log alpha. Gradient ascent finds a lower bound of the worst case, so alpha'
     is an upper bound of the true one; err is the 0-1 error on (X, y) in eval mode. Every
@@ -461,7 +463,7 @@ def worst_case_alpha(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_dev
 
     def worst_error(alpha: float) -> float:
         g = torch.Generator().manual_seed(seed)  # the same start at every alpha
-        half = {n: alpha * w.abs() + epsilon if magnitude_aware else torch.full_like(w, alpha) for n, w in base.items()}
+        half = {n: alpha * (w.abs() + epsilon) if magnitude_aware else torch.full_like(w, alpha) for n, w in base.items()}
         u = {n: (2 * torch.rand(w.shape, generator=g, dtype=torch.float32) - 1).to(w) * half[n] for n, w in base.items()}
         for _ in range(steps):
             grads = _loss_gradient(model, {n: base[n] + u[n] for n in base}, X, y)

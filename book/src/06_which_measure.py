@@ -6,7 +6,7 @@
 # :::{admonition} Learning objectives
 # After this chapter you can
 # - build a model zoo on a grid of hyperparameters, trained to one stopping criterion, with a cached sweep that runs in parallel;
-# - compute every measure of Chapters 2–5, and four norm-based baselines, on each model of the zoo;
+# - compute every measure of Chapters 2–5, Jiang et al.'s sharpness measures and four norm-based baselines on each model of the zoo;
 # - rank a measure against the generalization gap with Kendall's $\tau$ and with Jiang et al.'s granulated $\psi$, and put a bootstrap confidence interval on each;
 # - say which measures this zoo supports, where that agrees with the large study of Jiang et al., and why a single correlation can mislead.
 # :::
@@ -15,7 +15,7 @@
 #
 # Each of the last four chapters tested one paper's measure on the experiments that paper chose.
 # Liao et al.'s normalized loss was set against test loss on networks trained from different starting points, Liu et al.'s GSNR against random labels, Huang et al.'s flatness against poisoned minima, Martin & Mahoney's $\hat\alpha$ against a zoo that varied one factor at a time.
-# Every measure looked good on its own ground.
+# Each looked convincing in its own paper's experiments.
 # This chapter puts them on common ground: one zoo of networks, every measure computed on every network, and one scale to compare them.
 #
 # The scale is the one Jiang et al. {cite}`jiang2020fantastic` built for their study of more than 40 measures on over 10,000 convolutional networks.

@@ -10,6 +10,7 @@ tensors for a couple of epochs, so that the paper path is tested without a GPU o
 """
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field, replace
 
@@ -385,18 +386,20 @@ class MeasureZoo:
     seed: int = 0                   # init and batch order of every model (the same for all)
     noise_seeds: tuple[int, ...] = (1, 2)  # retrain one architecture's models with these seeds too
 
+    def noise_twins(self) -> list[int]:
+        """Indices in ``points()`` of the models that ``noise_points`` retrains: the first depth and width."""
+        return [i for i, p in enumerate(self.points()) if p["depth"] == self.depths[0] and p["width"] == self.widths[0]]
+
     def noise_points(self) -> list[dict]:
-        """The zoo's points of its first depth and width, once for each of ``noise_seeds``.
+        """The ``noise_twins`` points once for each of ``noise_seeds``.
 
         With the zoo's own (seed ``seed``) models, they show how much of a gap is seed noise.
         """
-        base = [p for p in self.points() if p["depth"] == self.depths[0] and p["width"] == self.widths[0]]
-        return [dict(p, seed=s) for s in self.noise_seeds for p in base]
+        points = self.points()
+        return [dict(points[i], seed=s) for s in self.noise_seeds for i in self.noise_twins()]
 
     def points(self) -> list[dict]:
         """The zoo's sweep points: keyword arguments of ``helpers.zoo.train_and_measure``."""
-        import itertools
-
         fixed = {k: getattr(self, k) for k in (
             "dataset", "n_train", "n_test", "architecture", "max_epochs", "target_train_loss",
             "measure_samples", "sharpness_samples", "n_directions", "radius_threshold", "min_evals", "seed")}

@@ -114,26 +114,26 @@ def measure_model(model, init, x, y, *, measure_samples: int, sharpness_samples:
     values, seconds, details = {}, {}, {}
     for name, step in steps.items():
         start = time.perf_counter()
-        out = step()
+        value, detail = _as_measure(name, step())
         seconds[name] = time.perf_counter() - start
-        if name == "hessian_top_eigenvalue":
-            values[name] = out.eigenvalue
-            details["hessian_converged"] = out.converged
-        elif name.startswith("pac_bayes"):
-            values[name] = 1 / out.sigma ** 2
-            details[f"{name}_capped"] = out.capped
-        elif name.startswith("worst_case"):
-            values[name] = 1 / out.alpha ** 2
-            details[f"{name}_capped"] = out.capped
-        elif name == "basin_radius":
-            values[name] = float(np.mean(out.radii))
-            details["basin_radii_capped"] = int(np.sum(out.radii >= out.max_radius))
-        elif name == "alpha_hat":
-            values.update(alpha_hat=out["alpha_hat"], log_norm=out["log_norm"])
-            details["esd_layers"] = out["num_layers"]
-        else:
-            values[name] = float(out)
+        values.update(value)
+        details.update(detail)
     return values, seconds, details
+
+
+def _as_measure(name: str, out) -> tuple[dict, dict]:
+    """A step's result as ({measure: value}, {detail: value}), by the type of result it is."""
+    if isinstance(out, landscape.PowerIteration):
+        return {name: out.eigenvalue}, {"hessian_converged": out.converged}
+    if isinstance(out, landscape.PacBayesSigma):
+        return {name: 1 / out.sigma ** 2}, {f"{name}_capped": out.capped}
+    if isinstance(out, landscape.WorstCaseAlpha):
+        return {name: 1 / out.alpha ** 2}, {f"{name}_capped": out.capped}
+    if isinstance(out, landscape.BasinRadii):
+        return {name: float(np.mean(out.radii))}, {"basin_radii_capped": int(np.sum(out.radii >= out.max_radius))}
+    if isinstance(out, dict):  # esd.summary: one analysis, two measures
+        return {"alpha_hat": out["alpha_hat"], "log_norm": out["log_norm"]}, {"esd_layers": out["num_layers"]}
+    return {name: float(out)}, {}
 
 
 def trained_model(*, dataset: str, n_train: int | None, n_test: int | None, architecture: str, depth: int,

@@ -157,7 +157,7 @@ glue("ch6_test_range", f"{fmt_pct(reached['test_acc'].min())} to {fmt_pct(reache
 # %%
 noise_points = cfg.noise_points()
 noise_results = sweep.run_sweep(zoo.train_and_measure, noise_points, "measure-zoo", n_jobs=N_JOBS)
-twins = [i for i, p in enumerate(points) if p["depth"] == cfg.depths[0] and p["width"] == cfg.widths[0]]
+twins = cfg.noise_twins()  # the seed-0 models of the same configurations, already in the zoo
 repeats = zoo.zoo_table([points[i] for i in twins] + noise_points, [results[i] for i in twins] + noise_results)
 repeats = repeats[repeats["reached"]]
 pretty = {"depth": "depth", "width": "width", "lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay"}

@@ -340,6 +340,45 @@ def log10_basin_volume(radii, dim: int) -> float:
     return float(log_mean) / math.log(10)
 
 
+# --- the largest tolerated perturbation: shared by the two sharpness measures of Ch. 6 ----------
+
+def _check_tolerance_args(X, y, max_deviation, counts: dict, bracket, bracket_name: str) -> None:
+    _check_data(X, y)
+    if not 0 < max_deviation < 1:
+        raise ValueError(f"max_deviation must lie in (0, 1), got {max_deviation!r}")
+    if not all(isinstance(v, int) and v >= 1 for v in counts.values()):
+        raise ValueError(f"{' and '.join(counts)} must be positive integers, got "
+                         f"{', '.join(repr(v) for v in counts.values())}")
+    lo, hi = bracket
+    if not 0 < lo < hi:
+        raise ValueError(f"{bracket_name} must be (low, high) with 0 < low < high, got {bracket!r}")
+
+
+def _largest_tolerated(deviation: Callable[[float], float], bracket, max_deviation: float, n_bisect: int,
+                       name: str) -> tuple[float, float, bool]:
+    """(x', deviation(x'), capped): the largest x in ``bracket`` with deviation(x) <= max_deviation.
+
+    Bisection on log x, assuming deviation grows with x; capped when even the bracket's upper
+    end is tolerated (x' is then a lower bound). Each x is evaluated once.
+    """
+    lo, hi = bracket
+    d_hi = deviation(hi)
+    if d_hi <= max_deviation:
+        return hi, d_hi, True
+    d_lo = deviation(lo)
+    if d_lo > max_deviation:
+        raise ValueError(f"even {name} = {lo:g} raises the train error by more than {max_deviation}: "
+                         f"lower {name}_range[0]")
+    for _ in range(n_bisect):  # invariant: deviation(lo) <= max_deviation < deviation(hi)
+        mid = math.sqrt(lo * hi)
+        d_mid = deviation(mid)
+        if d_mid <= max_deviation:
+            lo, d_lo = mid, d_mid
+        else:
+            hi = mid
+    return lo, d_lo, False
+
+
 # --- PAC-Bayesian flatness (Jiang et al. 2020, the 'pacbayes.flatness' measure; Ch. 6) ---------
 
 @dataclass(frozen=True)
@@ -369,14 +408,8 @@ def pac_bayes_sigma(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_devi
     so the estimated deviation is a deterministic function of sigma and bisection on log sigma
     (``n_bisect`` halvings of the bracket ``sigma_range``) converges; the model is not modified.
     """
-    _check_data(X, y)
-    if not 0 < max_deviation < 1:
-        raise ValueError(f"max_deviation must lie in (0, 1), got {max_deviation!r}")
-    if not (isinstance(n_samples, int) and n_samples >= 1 and isinstance(n_bisect, int) and n_bisect >= 1):
-        raise ValueError(f"n_samples and n_bisect must be positive integers, got {n_samples!r}, {n_bisect!r}")
-    lo, hi = sigma_range
-    if not 0 < lo < hi:
-        raise ValueError(f"sigma_range must be (low, high) with 0 < low < high, got {sigma_range!r}")
+    _check_tolerance_args(X, y, max_deviation, {"n_samples": n_samples, "n_bisect": n_bisect},
+                          sigma_range, "sigma_range")
     base = {n: p.detach() for n, p in _named_params(model).items()}
     g = torch.Generator().manual_seed(seed)
     squares = {n: p.square() for n, p in base.items()}
@@ -396,15 +429,8 @@ def pac_bayes_sigma(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_devi
             errors = [1 - _evaluate(model, perturbed(z, sigma), X, y, F.cross_entropy)[1] for z in noise]
             return float(np.mean(errors)) - base_error
 
-        if deviation(hi) <= max_deviation:
-            return PacBayesSigma(hi, deviation(hi), max_deviation, base_error, n_samples, magnitude_aware, True)
-        if deviation(lo) > max_deviation:
-            raise ValueError(f"even sigma = {lo:g} raises the train error by more than {max_deviation}: "
-                             "lower sigma_range[0]")
-        for _ in range(n_bisect):  # invariant: deviation(lo) <= max_deviation < deviation(hi)
-            mid = math.sqrt(lo * hi)
-            lo, hi = (mid, hi) if deviation(mid) <= max_deviation else (lo, mid)
-    return PacBayesSigma(lo, deviation(lo), max_deviation, base_error, n_samples, magnitude_aware, False)
+        sigma, dev, capped = _largest_tolerated(deviation, sigma_range, max_deviation, n_bisect, "sigma")
+    return PacBayesSigma(sigma, dev, max_deviation, base_error, n_samples, magnitude_aware, capped)
 
 
 # --- worst-case sharpness (Keskar et al. 2017; Jiang et al. 2020's 'sharpness' measures; Ch. 6) --
@@ -445,26 +471,22 @@ def worst_case_alpha(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_dev
     |u_i| <= alpha (|w_i| + epsilon) with ``magnitude_aware``, a box relative to each weight in the
     spirit of their 'sharpness.mag'. epsilon sits inside the scale so that the box shrinks to
     nothing with alpha: a box of +-1e-3 on every weight alone raised the train error of Ch. 6's
-    sharpest MLPs (1e5 weights) by 13 to 57 points. The measure is 1 / alpha'^2. u* is searched by ``steps`` steps of projected sign-gradient ascent on the
-    train cross-entropy from a random point of the box (step: a quarter of the box), and alpha'
-    by bisection on log alpha. Gradient ascent finds a lower bound of the worst case, so alpha'
+    sharpest MLPs (1e5 weights) by 13 to 57 points. The measure is 1 / alpha'^2.
+    u* is searched by ``steps`` steps of projected sign-gradient ascent on the train cross-entropy
+    from a random point of the box (step: a quarter of the box), and alpha' by bisection on log
+    alpha. Gradient ascent finds a lower bound of the worst case, so alpha'
     is an upper bound of the true one; err is the 0-1 error on (X, y) in eval mode. Every
     parameter is perturbed; the model is not modified.
     """
-    _check_data(X, y)
-    if not 0 < max_deviation < 1:
-        raise ValueError(f"max_deviation must lie in (0, 1), got {max_deviation!r}")
-    if not (isinstance(steps, int) and steps >= 1 and isinstance(n_bisect, int) and n_bisect >= 1):
-        raise ValueError(f"steps and n_bisect must be positive integers, got {steps!r}, {n_bisect!r}")
-    lo, hi = alpha_range
-    if not 0 < lo < hi:
-        raise ValueError(f"alpha_range must be (low, high) with 0 < low < high, got {alpha_range!r}")
+    _check_tolerance_args(X, y, max_deviation, {"steps": steps, "n_bisect": n_bisect}, alpha_range, "alpha_range")
     base = {n: p.detach() for n, p in _named_params(model).items()}
 
     def worst_error(alpha: float) -> float:
         g = torch.Generator().manual_seed(seed)  # the same start at every alpha
-        half = {n: alpha * (w.abs() + epsilon) if magnitude_aware else torch.full_like(w, alpha) for n, w in base.items()}
-        u = {n: (2 * torch.rand(w.shape, generator=g, dtype=torch.float32) - 1).to(w) * half[n] for n, w in base.items()}
+        half = {n: alpha * (w.abs() + epsilon) if magnitude_aware else torch.full_like(w, alpha)
+                for n, w in base.items()}
+        u = {n: (2 * torch.rand(w.shape, generator=g, dtype=torch.float32) - 1).to(w) * half[n]
+             for n, w in base.items()}
         for _ in range(steps):
             grads = _loss_gradient(model, {n: base[n] + u[n] for n in base}, X, y)
             u = {n: torch.clamp(u[n] + half[n] / 4 * grads[n].sign(), -half[n], half[n]) for n in base}
@@ -472,13 +494,6 @@ def worst_case_alpha(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_dev
 
     with _eval_mode(model):
         base_error = 1 - _evaluate(model, base, X, y, F.cross_entropy)[1]
-        deviation = lambda alpha: worst_error(alpha) - base_error
-        if deviation(hi) <= max_deviation:
-            return WorstCaseAlpha(hi, deviation(hi), max_deviation, base_error, steps, magnitude_aware, True)
-        if deviation(lo) > max_deviation:
-            raise ValueError(f"even alpha = {lo:g} raises the train error by more than {max_deviation}: "
-                             "lower alpha_range[0]")
-        for _ in range(n_bisect):  # invariant: deviation(lo) <= max_deviation < deviation(hi)
-            mid = math.sqrt(lo * hi)
-            lo, hi = (mid, hi) if deviation(mid) <= max_deviation else (lo, mid)
-        return WorstCaseAlpha(lo, deviation(lo), max_deviation, base_error, steps, magnitude_aware, False)
+        alpha, dev, capped = _largest_tolerated(lambda a: worst_error(a) - base_error, alpha_range,
+                                                max_deviation, n_bisect, "alpha")
+    return WorstCaseAlpha(alpha, dev, max_deviation, base_error, steps, magnitude_aware, capped)

@@ -57,32 +57,18 @@ def kendall_tau(measure, gap, variant: str = "a") -> float:
     return float(concordance / denominator) if denominator > 0 else float("nan")
 
 
-def _granulated(table: pd.DataFrame, measure: str, gap: str, hyperparameters: list[str]) -> dict[str, float]:
-    psi = {}
-    for h in hyperparameters:
-        others = [o for o in hyperparameters if o != h]
-        groups = table.groupby(others) if others else [(None, table)]
-        taus = [kendall_tau(g[measure], g[gap]) for _, g in groups if g[h].nunique() > 1 and len(g) > 1]
-        psi[h] = float(np.mean(taus)) if taus else float("nan")
-    finite = [v for v in psi.values() if np.isfinite(v)]
-    return dict(psi, Psi=float(np.mean(finite)) if finite else float("nan"))
-
-
 def granulated_tau(table: pd.DataFrame, measure: str, gap: str, hyperparameters, n_boot: int = 200,
                    level: float = 0.95, seed: int = 0) -> dict[str, Estimate]:
     """psi_i for each hyperparameter and their mean 'Psi' (Jiang et al. 2020, Eq. 4), with bootstrap CIs.
 
-    The bootstrap resamples models with replacement and recomputes everything on the resample
-    (pairs of a model with its own copy left out, see the module's docstring).
+    For hyperparameter i, psi_i is the mean Kendall tau over the groups of models that agree on
+    every other hyperparameter (and differ in i). The bootstrap resamples models with
+    replacement and recomputes everything on the resample (pairs of a model with its own copy
+    left out, see the module's docstring). ``rank_measures`` does this for many measures at once.
     """
-    hyperparameters = list(hyperparameters)
-    missing = {measure, gap, *hyperparameters} - set(table.columns)
-    if missing:
-        raise ValueError(f"table has no column(s) {sorted(missing)}")
-    point = _granulated(table, measure, gap, hyperparameters)
-    mu, g = _as_vector(table[measure], measure)[:, None], _as_vector(table[gap], gap)
-    boots = _bootstrap(mu, g, _codes(table, hyperparameters), n_boot, seed)[:, 0, 1:]  # drop tau
-    return {k: _estimate(point[k], boots[:, j], level, n_boot) for j, k in enumerate(point)}
+    rows = rank_measures(table, {measure: 1}, gap, hyperparameters, n_boot, level, seed)
+    return {r.statistic: Estimate(r.value, r.low, r.high, level, n_boot)
+            for r in rows.itertuples() if r.statistic != "tau"}
 
 
 def _estimate(value: float, samples, level: float, n_boot: int) -> Estimate:

@@ -6,4 +6,4 @@ Modules are small and flat, one idea each:
 ``interpolation`` (closed-form constructions of Ch. 1), ``plots``, ``widgets`` and ``report``.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -6,11 +6,12 @@ need torchvision and a network connection.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+
+from . import settings
 
 DATASETS = ("mnist1d", "cifar10", "mnist", "synthetic-cifar10")
 RANDOMIZATIONS = ("true labels", "random labels", "shuffled pixels", "random pixels", "gaussian")
@@ -119,7 +120,7 @@ def load_dataset(name: str = "mnist1d", n_train: int | None = None, n_test: int 
     elif name == "synthetic-cifar10":
         data = synthetic_like_cifar10(n_train or 256, n_test or 128, seed=seed)
     else:
-        root = root or os.environ.get("BOOK_DATA", os.path.join(os.getcwd(), "data"))
+        root = root or str(settings.data_dir())
         (x_tr, y_tr), (x_te, y_te) = map(_images_to_tensors, _torchvision_dataset(name, root))
         mean, std = x_tr.mean(dim=(0, 2, 3), keepdim=True), x_tr.std(dim=(0, 2, 3), keepdim=True)
         data = Dataset(name, (x_tr - mean) / std, y_tr, (x_te - mean) / std, y_te, 10)

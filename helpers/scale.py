@@ -3,35 +3,33 @@
 - ``tiny``: the tests. Seconds per chapter; the numbers mean little.
 - ``small``: the default, and what the website shows. MNIST-1D on a CPU, minutes per chapter.
 - ``paper``: the paper's data set and networks, on a GPU (Colab). Downloads data.
+- ``paper-smoke``: the paper's networks on CIFAR-shaped random tensors for a couple of epochs,
+  so that the paper path is tested without a GPU or a download.
 
-Choose with the ``BOOK_SCALE`` environment variable, or pass the name explicitly.
-``BOOK_SMOKE=1`` turns ``paper`` into a smoke run: the paper's networks on CIFAR-shaped random
-tensors for a couple of epochs, so that the paper path is tested without a GPU or a download.
+Each chapter's getter takes the scale's name; with none, ``settings.scale()`` reads
+``$BOOK_SCALE``. Profiles are frozen, keyword-only dataclasses with units in comments.
 """
 from __future__ import annotations
 
 import itertools
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
-SCALES = ("tiny", "small", "paper")
+from . import settings
+from .train import RunSpec
+
+SCALES = settings.SCALES
 
 
 def current(scale: str | None = None) -> str:
     """The scale in force: ``scale`` if given, else ``$BOOK_SCALE``, else 'small'."""
-    name = scale if scale is not None else os.environ.get("BOOK_SCALE", "small")
-    if name not in SCALES:
-        source = "scale" if scale is not None else "the BOOK_SCALE environment variable"
-        raise ValueError(f"{source} must be one of {SCALES}, got {name!r}")
-    return name
+    return settings.scale(scale)
 
 
-def smoke() -> bool:
-    """True when ``$BOOK_SMOKE`` asks for the paper profile's smoke mode."""
-    return os.environ.get("BOOK_SMOKE", "0").lower() not in ("", "0", "false", "no")
+def _profile(profiles: dict, scale: str | None):
+    return profiles[settings.scale(scale)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TableModel:
     """One row of Zhang et al.'s Table 1: a label, an architecture name and its keyword arguments."""
 
@@ -40,7 +38,7 @@ class TableModel:
     kwargs: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RandomizationTests:
     """Sizes for Chapter 1 (Zhang et al. 2017, randomization tests)."""
 
@@ -65,43 +63,54 @@ class RandomizationTests:
     min_norm_steps: int = 20_000    # ... and its SGD steps (batch 10)
     explorer_default_p: float = 0.5  # where the label-noise slider starts
 
+    def run_spec(self, **changes) -> RunSpec:
+        """The run of the learning curves and the p sweep; ``changes`` vary it (randomization, p, ...)."""
+        return RunSpec(dataset=self.dataset, n_train=self.n_train, n_test=self.n_test,
+                       architecture=self.architecture, model_kwargs=self.model_kwargs, lr=self.lr,
+                       batch_size=self.batch_size, max_epochs=self.max_epochs).replace(**changes)
 
-_MNIST1D_TABLE = (TableModel("MLP 1x512", "mlp", {"hidden": [512]}),
-                  TableModel("MLP 3x512", "mlp", {"hidden": [512, 512, 512]}))
+
+_MNIST1D_TABLE = (TableModel(label="MLP 1x512", architecture="mlp", kwargs={"hidden": [512]}),
+                  TableModel(label="MLP 3x512", architecture="mlp", kwargs={"hidden": [512, 512, 512]}))
 
 _PROFILES = {
     "tiny": RandomizationTests(
-        "tiny", "mnist1d", 400, 200, "mlp", {"hidden": [64, 64]}, lr=0.05, batch_size=100,
+        scale="tiny", dataset="mnist1d", n_train=400, n_test=200, architecture="mlp",
+        model_kwargs={"hidden": [64, 64]}, lr=0.05, batch_size=100,
         max_epochs=60, p_grid=(0.0, 0.5, 1.0), seeds=(0,),
-        table_models=(TableModel("MLP 1x64", "mlp", {"hidden": [64]}),),
+        table_models=(TableModel(label="MLP 1x64", architecture="mlp", kwargs={"hidden": [64]}),),
         weight_decay=5e-4, dropout=0.2, augment=False,
         expressivity_n=400, min_norm_n=20, min_norm_features=400, min_norm_steps=5000),
     "small": RandomizationTests(
-        "small", "mnist1d", 4000, 1000, "mlp", {"hidden": [256, 256]}, lr=0.05, batch_size=128,
+        scale="small", dataset="mnist1d", n_train=4000, n_test=1000, architecture="mlp",
+        model_kwargs={"hidden": [256, 256]}, lr=0.05, batch_size=128,
         max_epochs=400, p_grid=tuple(round(0.1 * i, 1) for i in range(11)), seeds=(0, 1),
         table_models=_MNIST1D_TABLE, weight_decay=5e-4, dropout=0.2, augment=False),
     "paper": RandomizationTests(
-        "paper", "cifar10", None, None, "convnet", {}, lr=0.01, batch_size=128,
+        scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="convnet",
+        model_kwargs={}, lr=0.01, batch_size=128,
         max_epochs=200, p_grid=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=(0,),
-        table_models=(TableModel("MLP 1x512", "mlp", {"hidden": [512]}),
-                      TableModel("MLP 3x512", "mlp", {"hidden": [512, 512, 512]}),
-                      TableModel("small AlexNet-style conv net", "convnet", {})),
+        table_models=(TableModel(label="MLP 1x512", architecture="mlp", kwargs={"hidden": [512]}),
+                      TableModel(label="MLP 3x512", architecture="mlp", kwargs={"hidden": [512, 512, 512]}),
+                      TableModel(label="small AlexNet-style conv net", architecture="convnet", kwargs={})),
         weight_decay=5e-4, dropout=0.0, augment=True, explorer_default_p=0.4),
 }
 
 
+# the paper's networks and shapes, two epochs of noise
+_PROFILES["paper-smoke"] = replace(
+    _PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
+    p_grid=(0.0, 0.4, 1.0), expressivity_n=256, min_norm_steps=2000)
+
+
 def randomization_tests(scale: str | None = None) -> RandomizationTests:
     """Chapter 1's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
-    cfg = _PROFILES[current(scale)]
-    if cfg.scale == "paper" and smoke():  # the paper's networks and shapes, two epochs of noise
-        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
-                      p_grid=(0.0, 0.4, 1.0), expressivity_n=256, min_norm_steps=2000)
-    return cfg
+    return _profile(_PROFILES, scale)
 
 
 # --- Chapter 2: normalized cross-entropy (Liao, Miranda et al. 2018) ------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NormalizedLoss:
     """Sizes for Chapter 2 (Liao et al. 2018): runs that differ only in how they were started."""
 
@@ -121,36 +130,49 @@ class NormalizedLoss:
     pretrain_epochs: int            # cap on the pretraining (it stops at 100% train accuracy)
     explorer_default_std: float     # where the init-std slider starts (one of init_stds)
 
+    def run_spec(self, **changes) -> RunSpec:
+        """A run to the target train loss, tracking the normalized loss; ``changes`` vary it."""
+        return RunSpec(dataset=self.dataset, n_train=self.n_train, n_test=self.n_test,
+                       architecture=self.architecture, model_kwargs=self.model_kwargs, lr=self.lr,
+                       batch_size=self.batch_size, max_epochs=self.max_epochs, target_train_acc=None,
+                       target_train_loss=self.target_train_loss,
+                       track=("normalized_cross_entropy",)).replace(**changes)
+
 
 _NORMALIZED_LOSS_PROFILES = {
     "tiny": NormalizedLoss(
-        "tiny", "mnist1d", 400, 200, "mlp", {"hidden": [64, 64], "bias": "first"}, lr=0.05,
+        scale="tiny", dataset="mnist1d", n_train=400, n_test=200, architecture="mlp",
+        model_kwargs={"hidden": [64, 64], "bias": "first"}, lr=0.05,
         batch_size=100, max_epochs=40, target_train_loss=0.1, init_stds=(0.02, 0.05, 0.2),
         pretrain_ps=(0.0, 1.0), pretrain_init_std=0.05, pretrain_epochs=30, explorer_default_std=0.05),
     "small": NormalizedLoss(
-        "small", "mnist1d", 4000, 1000, "mlp", {"hidden": [256, 256], "bias": "first"}, lr=0.05,
+        scale="small", dataset="mnist1d", n_train=4000, n_test=1000, architecture="mlp",
+        model_kwargs={"hidden": [256, 256], "bias": "first"}, lr=0.05,
         batch_size=128, max_epochs=250, target_train_loss=0.02,
         init_stds=(0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256),
         pretrain_ps=(0.0, 0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.032, pretrain_epochs=150,
         explorer_default_std=0.032),
     "paper": NormalizedLoss(  # CIFAR-10, Liao et al.'s net; SGD lr 0.01, momentum 0.9, batch 1024
-        "paper", "cifar10", None, None, "liao_cnn", {}, lr=0.01, batch_size=1024, max_epochs=300,
+        scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="liao_cnn",
+        model_kwargs={}, lr=0.01, batch_size=1024, max_epochs=300,
         target_train_loss=0.05, init_stds=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.19),
         pretrain_ps=(0.0, 0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.01, pretrain_epochs=300,
         explorer_default_std=0.01),
 }
 
 
+# the paper's net on CIFAR-shaped noise, two epochs
+_NORMALIZED_LOSS_PROFILES["paper-smoke"] = replace(
+    _NORMALIZED_LOSS_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
+    pretrain_epochs=2, init_stds=(0.005, 0.01, 0.05), pretrain_ps=(0.0, 1.0))
+
+
 def normalized_loss(scale: str | None = None) -> NormalizedLoss:
     """Chapter 2's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
-    cfg = _NORMALIZED_LOSS_PROFILES[current(scale)]
-    if cfg.scale == "paper" and smoke():  # the paper's net on CIFAR-shaped noise, two epochs
-        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
-                      pretrain_epochs=2, init_stds=(0.005, 0.01, 0.05), pretrain_ps=(0.0, 1.0))
-    return cfg
+    return _profile(_NORMALIZED_LOSS_PROFILES, scale)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GradientSignalToNoise:
     """Sizes for Chapter 3 (Liu et al. 2020, GSNR and the one-step generalization ratio)."""
 
@@ -180,12 +202,14 @@ class GradientSignalToNoise:
 
 _GSNR_PROFILES = {
     "tiny": GradientSignalToNoise(
-        "tiny", "mnist1d", 400, 400, "mlp", {"hidden": [64, 64]}, lr=0.05, batch_size=100,
+        scale="tiny", dataset="mnist1d", n_train=400, n_fresh=400, architecture="mlp",
+        model_kwargs={"hidden": [64, 64]}, lr=0.05, batch_size=100,
         checkpoints=(0, 10, 20, 40, 80), early_steps=40, osgr_n=50, osgr_pairs=10, osgr_lr=1e-4,
         contrast_widths=(32, 256), contrast_checkpoints=(0, 10, 20, 40, 80),
         toy_n=200, toy_d=10, toy_noise=0.1, toy_lr=0.01, toy_checkpoints=(0, 50, 100, 200)),
     "small": GradientSignalToNoise(
-        "small", "mnist1d", 4000, 4000, "mlp", {"hidden": [256, 256]}, lr=0.05, batch_size=128,
+        scale="small", dataset="mnist1d", n_train=4000, n_fresh=4000, architecture="mlp",
+        model_kwargs={"hidden": [256, 256]}, lr=0.05, batch_size=128,
         checkpoints=(0, 10, 20, 40, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920, 2560, 3840,
                      5120, 7680, 10240),  # 32 steps/epoch: up to epoch 320
         early_steps=640,  # 20 epochs: the fresh-sample loss is still within ~5% of the train loss
@@ -195,7 +219,8 @@ _GSNR_PROFILES = {
         toy_n=1000, toy_d=10, toy_noise=0.1, toy_lr=0.01,
         toy_checkpoints=(0, 25, 50, 100, 150, 200, 300, 400, 600, 800, 1200, 1600)),
     "paper": GradientSignalToNoise(  # CIFAR-10 and Zhang et al.'s small conv net, on a GPU
-        "paper", "cifar10", 10000, 10000, "convnet", {}, lr=0.01, batch_size=128,
+        scale="paper", dataset="cifar10", n_train=10000, n_fresh=10000, architecture="convnet",
+        model_kwargs={}, lr=0.01, batch_size=128,
         checkpoints=(0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240), early_steps=1280,
         osgr_n=1000, osgr_pairs=50, osgr_lr=1e-4,
         contrast_widths=(32, 512), contrast_checkpoints=(0, 20, 40, 80, 160, 320, 640, 1280, 2560),
@@ -204,17 +229,19 @@ _GSNR_PROFILES = {
 }
 
 
+# the paper's net on CIFAR-shaped noise, a few steps
+_GSNR_PROFILES["paper-smoke"] = replace(
+    _GSNR_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=128, n_fresh=128,
+    checkpoints=(0, 1, 2, 4), early_steps=2, osgr_n=32, osgr_pairs=4,
+    contrast_checkpoints=(0, 2, 4), toy_n=256, toy_checkpoints=(0, 2, 4))
+
+
 def gsnr_profile(scale: str | None = None) -> GradientSignalToNoise:
     """Chapter 3's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
-    cfg = _GSNR_PROFILES[current(scale)]
-    if cfg.scale == "paper" and smoke():  # the paper's net on CIFAR-shaped noise, a few steps
-        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=128, n_fresh=128,
-                      checkpoints=(0, 1, 2, 4), early_steps=2, osgr_n=32, osgr_pairs=4,
-                      contrast_checkpoints=(0, 2, 4), toy_n=256, toy_checkpoints=(0, 2, 4))
-    return cfg
+    return _profile(_GSNR_PROFILES, scale)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HeavyTails:
     """Sizes for Chapter 5 (Martin & Mahoney 2019/2020, heavy-tailed spectra and weighted alpha).
 
@@ -247,6 +274,18 @@ class HeavyTails:
             return {"hidden": [width] * self.depth}
         return {"hidden": [width, width // 2]}
 
+    def run_spec(self, setting: dict) -> RunSpec:
+        """The run of one zoo setting (see ``zoo()``): a fixed epoch budget, no early stop."""
+        noisy = {"randomization": "random labels", "p": setting["p"]} if setting["p"] > 0 else {}
+        return RunSpec(dataset=self.dataset, n_train=self.n_train, n_test=self.n_test,
+                       architecture=self.architecture, model_kwargs=self.model_kwargs(setting["width"]),
+                       lr=setting["lr"], batch_size=setting["batch_size"], max_epochs=self.max_epochs,
+                       weight_decay=setting["weight_decay"], target_train_acc=None, seed=self.seed, **noisy)
+
+    def point(self, setting: dict) -> dict:
+        """The sweep point of one zoo setting (``helpers.zoo.train_and_analyze``'s arguments)."""
+        return {"run": self.run_spec(setting), "min_evals": self.min_evals}
+
     def zoo(self) -> list[dict]:
         """The zoo's settings: the base model, then each variation of one factor ('varied')."""
         base = {"varied": "base", "width": self.width, "batch_size": self.batch_size, "lr": self.lr,
@@ -261,33 +300,35 @@ _TORCHVISION_SERIES = ("vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34
 
 _HEAVY_TAILS_PROFILES = {
     "tiny": HeavyTails(
-        "tiny", "mnist1d", 500, 250, "mlp", depth=2, width=128, lr=0.02, batch_size=64,
+        scale="tiny", dataset="mnist1d", n_train=500, n_test=250, architecture="mlp", depth=2, width=128, lr=0.02, batch_size=64,
         max_epochs=8, widths=(), batch_sizes=(16, 256), lrs=(0.05,), weight_decays=(5e-3,),
         label_noises=(0.4,)),
     "small": HeavyTails(
-        "small", "mnist1d", 4000, 1000, "mlp", depth=3, width=256, lr=0.02, batch_size=64,
+        scale="small", dataset="mnist1d", n_train=4000, n_test=1000, architecture="mlp", depth=3, width=256, lr=0.02, batch_size=64,
         max_epochs=30, widths=(128, 512), batch_sizes=(16, 32, 128, 256), lrs=(0.005, 0.01, 0.05),
         weight_decays=(5e-4, 2e-3, 5e-3), label_noises=(0.1, 0.2, 0.4),
         pretrained=_TORCHVISION_SERIES),
     "paper": HeavyTails(
-        "paper", "cifar10", None, None, "convnet", depth=2, width=384, lr=0.01, batch_size=128,
+        scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="convnet", depth=2, width=384, lr=0.01, batch_size=128,
         max_epochs=30, widths=(192, 768, 1536), batch_sizes=(16, 32, 64, 256), lrs=(0.003, 0.03),
         weight_decays=(5e-4, 1e-3, 5e-3), label_noises=(0.1, 0.2, 0.4),
         pretrained=_TORCHVISION_SERIES + ("vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")),
 }
 
 
+# the paper's net on CIFAR-shaped noise, two epochs
+_HEAVY_TAILS_PROFILES["paper-smoke"] = replace(
+    _HEAVY_TAILS_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
+    widths=(192,), batch_sizes=(64,), lrs=(), weight_decays=(5e-3,),
+    label_noises=(0.4,), pretrained=())
+
+
 def heavy_tails(scale: str | None = None) -> HeavyTails:
     """Chapter 5's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
-    cfg = _HEAVY_TAILS_PROFILES[current(scale)]
-    if cfg.scale == "paper" and smoke():  # the paper's net on CIFAR-shaped noise, two epochs
-        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
-                      widths=(192,), batch_sizes=(64,), lrs=(), weight_decays=(5e-3,),
-                      label_noises=(0.4,), pretrained=())
-    return cfg
+    return _profile(_HEAVY_TAILS_PROFILES, scale)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BadMinima:
     """Sizes for Chapter 4 (Huang et al. 2019, bad minima, flatness and basin volume)."""
 
@@ -322,19 +363,22 @@ class BadMinima:
 
 _BAD_MINIMA_PROFILES = {
     "tiny": BadMinima(
-        "tiny", "mnist1d", 400, 200, 800, "mlp", {"hidden": [64, 64]}, "sgd", lr=0.1, batch_size=100,
+        scale="tiny", dataset="mnist1d", n_train=400, n_test=200, n_distractor=800,
+        architecture="mlp", model_kwargs={"hidden": [64, 64]}, optimizer="sgd", lr=0.1, batch_size=100,
         epochs=30, distractor_fraction=0.5, beta_grid=(0.0, 0.5), bad_beta=0.5, slice_span=1.0,
         slice_points=11, grid_points=5, hessian_samples=200, n_directions=3, radius_threshold=2.0,
         toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((100, 3e-3),), toy_beta=0.33,
         toy_distractors=400, toy_distractor_batch=200, toy_features=800, toy_bandwidth=1.0),
     "small": BadMinima(
-        "small", "mnist1d", 4000, 1000, 8000, "mlp", {"hidden": [256, 256]}, "sgd", lr=0.1,
+        scale="small", dataset="mnist1d", n_train=4000, n_test=1000, n_distractor=8000,
+        architecture="mlp", model_kwargs={"hidden": [256, 256]}, optimizer="sgd", lr=0.1,
         batch_size=128, epochs=100, distractor_fraction=0.5, beta_grid=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7),
         bad_beta=0.5, slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=4000,
         n_directions=20, radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((1500, 3e-3), (1500, 1e-3)),
         toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0),
     "paper": BadMinima(
-        "paper", "cifar10", 40000, None, 10000, "resnet18", {}, "sgd", lr=0.05, batch_size=128,
+        scale="paper", dataset="cifar10", n_train=40000, n_test=None, n_distractor=10000,
+        architecture="resnet18", model_kwargs={}, optimizer="sgd", lr=0.05, batch_size=128,
         epochs=100, distractor_fraction=0.35, beta_grid=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7), bad_beta=0.5,
         slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=1000, n_directions=50,
         radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((20000, 3e-3), (20000, 3e-4)),
@@ -342,21 +386,21 @@ _BAD_MINIMA_PROFILES = {
 }
 
 
+# CIFAR-shaped noise, two epochs, seconds on a CPU: a narrow conv net stands in for ResNet-18 (torchvision is not available in CI), and two epochs fit nothing, hence the loose threshold
+_BAD_MINIMA_PROFILES["paper-smoke"] = replace(
+    _BAD_MINIMA_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, n_distractor=128,
+    architecture="convnet", model_kwargs={"channels": [8, 8], "hidden": [32]},
+    epochs=2, beta_grid=(0.0, 0.5), slice_points=5, grid_points=3,
+    hessian_samples=32, n_directions=2, radius_threshold=5.0,
+    toy_schedule=((20, 3e-3),), toy_features=500)
+
+
 def bad_minima(scale: str | None = None) -> BadMinima:
     """Chapter 4's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
-    cfg = _BAD_MINIMA_PROFILES[current(scale)]
-    if cfg.scale == "paper" and smoke():  # CIFAR-shaped noise, two epochs, seconds on a CPU:
-        # a narrow conv net stands in for ResNet-18 (torchvision is not available in CI), and
-        # two epochs fit nothing, hence the loose threshold
-        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, n_distractor=128,
-                      architecture="convnet", model_kwargs={"channels": [8, 8], "hidden": [32]},
-                      epochs=2, beta_grid=(0.0, 0.5), slice_points=5, grid_points=3,
-                      hessian_samples=32, n_directions=2, radius_threshold=5.0,
-                      toy_schedule=((20, 3e-3),), toy_features=500)
-    return cfg
+    return _profile(_BAD_MINIMA_PROFILES, scale)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MeasureZoo:
     """Sizes for Chapter 6 (after Jiang et al. 2020): the zoo's grid and how each measure is taken.
 
@@ -386,52 +430,73 @@ class MeasureZoo:
     seed: int = 0                   # init and batch order of every model (the same for all)
     noise_seeds: tuple[int, ...] = (1, 2)  # retrain one architecture's models with these seeds too
 
+    def settings(self):
+        """How every model of the zoo is measured (``helpers.zoo.MeasureSettings``)."""
+        from .zoo import MeasureSettings
+
+        return MeasureSettings(measure_samples=self.measure_samples, sharpness_samples=self.sharpness_samples,
+                               n_directions=self.n_directions, radius_threshold=self.radius_threshold,
+                               min_evals=self.min_evals)
+
+    def grid(self) -> list[dict]:
+        """The zoo's hyperparameters, one dict per model: the full grid, in a fixed order."""
+        grid = itertools.product(self.depths, self.widths, self.lrs, self.batch_sizes, self.weight_decays)
+        return [dict(depth=d, width=w, lr=lr, batch_size=b, weight_decay=wd) for d, w, lr, b, wd in grid]
+
+    def point(self, *, seed: int | None = None, label_noise: float = 0.0, **hyperparameters) -> dict:
+        """The sweep point of one zoo model (``helpers.zoo.train_and_measure``'s arguments)."""
+        from .zoo import zoo_run
+
+        run = zoo_run(dataset=self.dataset, n_train=self.n_train, n_test=self.n_test,
+                      architecture=self.architecture, max_epochs=self.max_epochs,
+                      target_train_loss=self.target_train_loss, label_noise=label_noise,
+                      seed=self.seed if seed is None else seed, **hyperparameters)
+        return {"run": run, "settings": self.settings()}
+
+    def points(self) -> list[dict]:
+        """The zoo's sweep points, one per model of ``grid()``."""
+        return [self.point(**h) for h in self.grid()]
+
     def noise_twins(self) -> list[int]:
         """Indices in ``points()`` of the models that ``noise_points`` retrains: the first depth and width."""
-        return [i for i, p in enumerate(self.points()) if p["depth"] == self.depths[0] and p["width"] == self.widths[0]]
+        return [i for i, h in enumerate(self.grid()) if (h["depth"], h["width"]) == (self.depths[0], self.widths[0])]
 
     def noise_points(self) -> list[dict]:
-        """The ``noise_twins`` points once for each of ``noise_seeds``.
+        """The ``noise_twins`` models once for each of ``noise_seeds``.
 
         With the zoo's own (seed ``seed``) models, they show how much of a gap is seed noise.
         """
-        points = self.points()
-        return [dict(points[i], seed=s) for s in self.noise_seeds for i in self.noise_twins()]
-
-    def points(self) -> list[dict]:
-        """The zoo's sweep points: keyword arguments of ``helpers.zoo.train_and_measure``."""
-        fixed = {k: getattr(self, k) for k in (
-            "dataset", "n_train", "n_test", "architecture", "max_epochs", "target_train_loss",
-            "measure_samples", "sharpness_samples", "n_directions", "radius_threshold", "min_evals", "seed")}
-        grid = itertools.product(self.depths, self.widths, self.lrs, self.batch_sizes, self.weight_decays)
-        return [dict(fixed, depth=d, width=w, lr=lr, batch_size=b, weight_decay=wd) for d, w, lr, b, wd in grid]
+        grid = self.grid()
+        return [self.point(seed=s, **grid[i]) for s in self.noise_seeds for i in self.noise_twins()]
 
 
 _MEASURE_ZOO_PROFILES = {
     "tiny": MeasureZoo(
-        "tiny", "mnist1d", 400, 200, "mlp", depths=(2, 3), widths=(32, 64), lrs=(0.05, 0.1),
+        scale="tiny", dataset="mnist1d", n_train=400, n_test=200, architecture="mlp", depths=(2, 3), widths=(32, 64), lrs=(0.05, 0.1),
         batch_sizes=(32, 100), weight_decays=(0.0, 2e-4), max_epochs=60, target_train_loss=0.05,
         measure_samples=200, sharpness_samples=2, n_directions=2, radius_threshold=0.3, min_evals=20,
         n_boot=50, noise_seeds=(1,)),
     "small": MeasureZoo(
-        "small", "mnist1d", 4000, 1000, "mlp", depths=(2, 3, 4), widths=(128, 256), lrs=(0.025, 0.05),
+        scale="small", dataset="mnist1d", n_train=4000, n_test=1000, architecture="mlp", depths=(2, 3, 4), widths=(128, 256), lrs=(0.025, 0.05),
         batch_sizes=(64, 256), weight_decays=(0.0, 2e-4), max_epochs=300, target_train_loss=0.01,
         measure_samples=1000, sharpness_samples=8, n_directions=10, radius_threshold=0.1, min_evals=100,
         n_boot=500),
     "paper": MeasureZoo(
-        "paper", "cifar10", None, None, "convnet", depths=(2, 3, 4), widths=(32, 64), lrs=(0.01, 0.03),
+        scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="convnet", depths=(2, 3, 4), widths=(32, 64), lrs=(0.01, 0.03),
         batch_sizes=(64, 256), weight_decays=(0.0, 5e-4), max_epochs=200, target_train_loss=0.01,
         measure_samples=2000, sharpness_samples=8, n_directions=20, radius_threshold=0.1, min_evals=100,
         n_boot=1000),
 }
 
 
+# CIFAR-shaped noise; a loose target that two epochs reach
+_MEASURE_ZOO_PROFILES["paper-smoke"] = replace(
+    _MEASURE_ZOO_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, depths=(2,), widths=(8, 16),
+    lrs=(0.01,), batch_sizes=(64, 128), weight_decays=(0.0, 5e-4), max_epochs=2,
+    target_train_loss=5.0, measure_samples=64, sharpness_samples=2, n_directions=2,
+    radius_threshold=10.0, min_evals=8, n_boot=20, noise_seeds=(1,))
+
+
 def measure_zoo(scale: str | None = None) -> MeasureZoo:
     """Chapter 6's profile at ``scale`` (default: ``$BOOK_SCALE`` or 'small')."""
-    cfg = _MEASURE_ZOO_PROFILES[current(scale)]
-    if cfg.scale == "paper" and smoke():  # CIFAR-shaped noise; a loose target that two epochs reach
-        cfg = replace(cfg, dataset="synthetic-cifar10", n_train=256, n_test=128, depths=(2,), widths=(8, 16),
-                      lrs=(0.01,), batch_sizes=(64, 128), weight_decays=(0.0, 5e-4), max_epochs=2,
-                      target_train_loss=5.0, measure_samples=64, sharpness_samples=2, n_directions=2,
-                      radius_threshold=10.0, min_evals=8, n_boot=20, noise_seeds=(1,))
-    return cfg
+    return _profile(_MEASURE_ZOO_PROFILES, scale)

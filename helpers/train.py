@@ -1,8 +1,17 @@
-"""One training loop for every chapter: ``fit`` a classifier and return its per-epoch ``History``."""
+"""One training loop and one run layer for every chapter.
+
+``fit`` trains a classifier in place and returns its per-epoch ``History``. ``RunSpec`` is a
+frozen, JSON-serializable description of one whole run (data, randomization, model, optimizer,
+stopping rule, seed); ``run(spec)`` builds and trains it and returns a ``Run`` (model, data,
+history); ``run_record(spec)`` returns only the JSON part, for sweeps.
+"""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import importlib
+import json
 import math
 import time
 import warnings
@@ -13,8 +22,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .data import Dataset, load_dataset, randomize, random_crop
-from .models import build, num_parameters
+from . import settings
+from .data import RANDOMIZATIONS, Dataset, load_dataset, randomize, random_crop
+from .models import ARCHITECTURES, build, num_parameters
 
 STOP_REASONS = ("target_acc", "target_loss", "max_epochs", "diverged")
 
@@ -147,6 +157,33 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
     opt = (torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
            if optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay))
     g = torch.Generator().manual_seed(seed)  # batch order and augmentation: the seed fixes both
+    with run_random_state(seed, device):  # dropout masks: torch's global generator, seeded here
+        return _fit_epochs(model, data, opt, x, y, g, epochs=epochs, lr=lr, batch_size=batch_size,
+                           target_train_acc=target_train_acc, target_train_loss=target_train_loss,
+                           augment=augment, loss_fn=loss_fn, epoch_metrics=epoch_metrics,
+                           progress=progress, desc=desc)
+
+
+@contextlib.contextmanager
+def run_random_state(seed: int, device: torch.device):
+    """Fork torch's global generators (CPU and ``device``), seed them from ``seed``, restore after.
+
+    ``nn.Dropout`` (and anything else that does not take a generator) draws from torch's global
+    generator, which this torch build seeds at random in every process. Inside this block it
+    is the run's own stream: the same seed gives the same masks in any process, twice in one
+    process, and the caller's random state is left as it was.
+    """
+    device = torch.device(device)
+    accelerator = device.type if device.type != "cpu" else None
+    devices = [device.index or 0] if accelerator else []
+    stream = (int(seed) * 2_654_435_761 + 97) % 2 ** 63  # not the batch order's seed: another stream
+    with torch.random.fork_rng(devices=devices, device_type=accelerator or "cuda"):
+        torch.manual_seed(stream)
+        yield
+
+
+def _fit_epochs(model, data, opt, x, y, g, *, epochs, lr, batch_size, target_train_acc,
+                target_train_loss, augment, loss_fn, epoch_metrics, progress, desc) -> History:
     history, steps, start = History(), 0, time.perf_counter()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
@@ -173,11 +210,6 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
     return history
 
 
-@functools.lru_cache(maxsize=8)
-def _cached_dataset(name: str, n_train, n_test, seed: int) -> Dataset:
-    return load_dataset(name, n_train=n_train, n_test=n_test, seed=seed)
-
-
 # Measures that train_run can record after every epoch, on the train and the test set:
 # name -> "module:function" with the signature f(model, X, y) -> float.
 TRACKABLE = {"normalized_cross_entropy": "helpers.metrics.normalized:normalized_cross_entropy"}
@@ -196,69 +228,183 @@ def _tracked(names, data: Dataset) -> dict:
     return functions
 
 
-def train_run(*, dataset: str, n_train: int | None, n_test: int | None, architecture: str,
-              model_kwargs: dict, lr: float, batch_size: int, max_epochs: int,
-              randomization: str = "true labels", p: float = 1.0, init_std: float | None = None,
-              weight_decay: float = 0.0, dropout: float = 0.0, augment: bool = False,
-              target_train_acc: float | None = 1.0, target_train_loss: float | None = None,
-              pretrain: dict | None = None, track: tuple | list = (), seed: int = 0,
-              data_seed: int = 42, progress: bool = False) -> dict:
-    """Build the data, the randomization, the model, then ``fit``: one point of a sweep.
 
-    ``pretrain`` (Liao et al.'s protocol) first fits the same model on randomized labels, e.g.
-    ``{"p": 0.5, "max_epochs": 50}`` (keys: randomization, p, max_epochs, target_train_acc).
-    ``track`` names measures from ``TRACKABLE`` to record after every epoch.
-    Returns a JSON-serializable dict (``history``, ``num_parameters``, and ``pretrain_history``
-    when pretraining) for ``helpers.sweep``. ``seed`` fixes init, batch order and randomization.
+
+# --- the run layer: one spec of a training run, one function that runs it --------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Pretrain:
+    """Liao et al.'s protocol: first fit the same model on randomized labels, then on the true ones."""
+
+    max_epochs: int                          # cap on the pretraining
+    randomization: str = "random labels"     # helpers.data.RANDOMIZATIONS
+    p: float = 1.0                           # label corruption of the pretraining
+    target_train_acc: float | None = 1.0     # it stops once it has fitted its labels
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """One training run, start to end: data, randomization, model, optimizer, stopping rule, seed.
+
+    The sweep point of every chapter that trains a network. JSON-serializable (``to_dict``,
+    ``from_dict``), so the sweep cache keys on it; ``replace(**changes)`` gives a variant.
+    ``seed`` fixes the init, the batch order, the dropout masks and the randomization;
+    ``data_seed`` fixes which sample of the data set is drawn.
     """
-    return _train_model(**locals())[1]  # locals() here is exactly the keyword arguments
+
+    # data
+    dataset: str                             # helpers.data.load_dataset name
+    n_train: int | None = None               # training samples (None: the data set's default)
+    n_test: int | None = None                # test samples
+    data_seed: int = 42                      # which sample of the data set
+    randomization: str = "true labels"       # helpers.data.RANDOMIZATIONS (Ch. 1)
+    p: float = 1.0                           # label corruption, for 'random labels'
+    # model
+    architecture: str                        # helpers.models.build name
+    model_kwargs: dict = field(default_factory=dict)  # its builder's arguments (widths, bias, ...)
+    init_std: float | None = None            # Gaussian init std of every layer (None: PyTorch's)
+    dropout: float = 0.0                     # dropout on the hidden layers
+    # optimizer
+    optimizer: str = "sgd"                   # 'sgd' (with momentum) or 'adam'
+    lr: float                                # learning rate, constant
+    momentum: float = 0.9                    # SGD only
+    batch_size: int                          # samples per step
+    weight_decay: float = 0.0                # L2 coefficient
+    augment: bool = False                    # random crops (images only)
+    # stopping rule
+    max_epochs: int                          # cap on the epochs
+    target_train_acc: float | None = 1.0     # stop once the train accuracy reaches this ...
+    target_train_loss: float | None = None   # ... or the train cross-entropy falls to this (nats)
+    # extras
+    pretrain: Pretrain | None = None         # Liao et al.'s pretraining on randomized labels
+    track: tuple[str, ...] = ()              # measures from TRACKABLE recorded after every epoch
+    seed: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.pretrain, dict):
+            object.__setattr__(self, "pretrain", Pretrain(**self.pretrain))
+        object.__setattr__(self, "track", tuple(self.track))
+        object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
+        _check_spec(self)
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))  # tuples become lists, as in the cache
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunSpec":
+        return cls(**d)
+
+    def replace(self, **changes) -> "RunSpec":
+        return dataclasses.replace(self, **changes)
 
 
-def _train_model(*, dataset, n_train, n_test, architecture, model_kwargs, lr, batch_size, max_epochs,
-                 randomization="true labels", p=1.0, init_std=None, weight_decay=0.0, dropout=0.0,
-                 augment=False, target_train_acc=1.0, target_train_loss=None, pretrain=None, track=(),
-                 seed=0, data_seed=42, progress=False) -> tuple[nn.Module, dict]:
-    """``train_run``'s work, also handing back the trained model (for measures taken after training)."""
-    clean = _cached_dataset(dataset, n_train, n_test, data_seed)
-    data = randomize(clean, randomization, p=p, seed=seed)
-    kwargs = dict(model_kwargs, **({"dropout": dropout} if dropout else {}))
-    model = build(architecture, data.input_shape, data.num_classes, seed=seed, init_std=init_std, **kwargs)
-    common = dict(lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, progress=progress,
-                  augment=random_crop if augment else None)
-    result = {}
-    if pretrain:
-        pre = dict({"randomization": "random labels", "p": 1.0, "target_train_acc": 1.0}, **pretrain)
-        noisy = randomize(clean, pre["randomization"], p=pre["p"], seed=seed + 1)
-        result["pretrain_history"] = fit(model, noisy, epochs=pre["max_epochs"], target_train_acc=pre["target_train_acc"],
-                                         desc=f"pretrain p={pre['p']}", **common).to_dict()
-    history = fit(model, data, epochs=max_epochs, target_train_acc=target_train_acc, target_train_loss=target_train_loss,
-                  epoch_metrics=_tracked(track, data), desc=f"{architecture} {randomization} p={p}", **common)
-    return model, dict(result, history=history.to_dict(), num_parameters=num_parameters(model))
+def _check_spec(spec: RunSpec) -> None:
+    if spec.randomization not in RANDOMIZATIONS:
+        raise ValueError(f"randomization must be one of {RANDOMIZATIONS}, got {spec.randomization!r}")
+    if spec.architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {spec.architecture!r}")
+    if not (isinstance(spec.seed, int) and isinstance(spec.data_seed, int)):
+        raise ValueError(f"seed and data_seed must be integers, got {spec.seed!r}, {spec.data_seed!r}")
+    if not 0.0 <= spec.p <= 1.0:
+        raise ValueError(f"p must lie in [0, 1], got {spec.p!r}")
+    if not (isinstance(spec.max_epochs, int) and spec.max_epochs >= 1):
+        raise ValueError(f"max_epochs must be a positive integer, got {spec.max_epochs!r}")
+    if not 0.0 <= spec.dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {spec.dropout!r}")
+    unknown = set(spec.track) - set(TRACKABLE)
+    if unknown:
+        raise ValueError(f"track must name measures from {sorted(TRACKABLE)}, got {sorted(unknown)}")
 
 
-def train_run_esd(*, dataset: str, n_train: int | None, n_test: int | None, architecture: str,
-                  model_kwargs: dict, lr: float, batch_size: int, max_epochs: int, p: float = 0.0,
-                  weight_decay: float = 0.0, min_evals: int = 50, seed: int = 0, data_seed: int = 42,
-                  progress: bool = False) -> dict:
-    """One model of Chapter 5's zoo: train it, then analyze the spectra of its trained weights.
+@dataclass
+class RunRecord:
+    """What a sweep caches of a run: JSON, without the model (``run`` rebuilds it from the spec)."""
 
-    Training as in ``train_run`` (SGD with momentum for ``max_epochs`` epochs, no early stop;
-    a fraction ``p`` of the training labels redrawn at random). The ESD analysis
-    (``helpers.metrics.esd``) uses the weights only. Returns a JSON-serializable dict:
-    ``history``, ``num_parameters``, ``esd`` (one record per analyzed layer), ``esd_summary``
-    (alpha-hat and the other model-level means) and ``eigenvalues`` (each analyzed layer's ESD);
-    the last three are empty if training diverged.
+    history: History
+    num_parameters: int
+    pretrain_history: History | None = None
+
+    def to_dict(self) -> dict:
+        return {"history": self.history.to_dict(), "num_parameters": self.num_parameters,
+                "pretrain_history": self.pretrain_history and self.pretrain_history.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunRecord":
+        pre = d.get("pretrain_history")
+        return cls(History.from_dict(d["history"]), d["num_parameters"], pre and History.from_dict(pre))
+
+
+@dataclass
+class Run:
+    """A finished run: its spec, the trained model, the data as trained on, and the histories."""
+
+    spec: RunSpec
+    model: nn.Module
+    data: Dataset                            # after the spec's randomization: what was trained on
+    history: History
+    pretrain_history: History | None = None
+
+    @property
+    def num_parameters(self) -> int:
+        return num_parameters(self.model)
+
+    def record(self) -> RunRecord:
+        return RunRecord(self.history, self.num_parameters, self.pretrain_history)
+
+    def initial_model(self) -> nn.Module:
+        """The same network untrained, as ``run`` built it (for measures relative to the init)."""
+        return build_model(self.spec, self.data).to(next(self.model.parameters()).device)
+
+
+@functools.lru_cache(maxsize=8)
+def _clean_dataset(name: str, n_train, n_test, seed: int) -> Dataset:
+    return load_dataset(name, n_train=n_train, n_test=n_test, seed=seed)
+
+
+def run_data(spec: RunSpec) -> Dataset:
+    """The data of ``spec``, randomized as the spec says (seeded by ``spec.seed``)."""
+    clean = _clean_dataset(spec.dataset, spec.n_train, spec.n_test, spec.data_seed)
+    return randomize(clean, spec.randomization, p=spec.p, seed=spec.seed)
+
+
+def build_model(spec: RunSpec, data: Dataset) -> nn.Module:
+    """The untrained network of ``spec`` for ``data`` (seeded by ``spec.seed``)."""
+    kwargs = dict(spec.model_kwargs, **({"dropout": spec.dropout} if spec.dropout else {}))
+    return build(spec.architecture, data.input_shape, data.num_classes, seed=spec.seed,
+                 init_std=spec.init_std, **kwargs)
+
+
+def run(spec: RunSpec, *, progress: bool = False, device=None) -> Run:
+    """Build the data, the randomization and the model of ``spec``, then ``fit`` it.
+
+    Runs with the book's fixed torch thread count (``settings.threads()``) and a random state
+    of its own, so the same spec gives bit-identical results in any process, serial or parallel.
     """
-    from .metrics import esd
+    if not isinstance(spec, RunSpec):
+        raise TypeError(f"spec must be a helpers.train.RunSpec, got {type(spec).__name__}")
+    data = run_data(spec)
+    model = build_model(spec, data)
+    common = dict(lr=spec.lr, batch_size=spec.batch_size, momentum=spec.momentum,
+                  weight_decay=spec.weight_decay, optimizer=spec.optimizer, seed=spec.seed,
+                  augment=random_crop if spec.augment else None, progress=progress, device=device)
+    with settings.fixed_threads():
+        pre_history = _pretrain(model, spec, common)
+        history = fit(model, data, epochs=spec.max_epochs, target_train_acc=spec.target_train_acc,
+                      target_train_loss=spec.target_train_loss, epoch_metrics=_tracked(spec.track, data),
+                      desc=f"{spec.architecture} {spec.randomization} p={spec.p}", **common)
+    return Run(spec, model, data, history, pre_history)
 
-    model, result = _train_model(
-        dataset=dataset, n_train=n_train, n_test=n_test, architecture=architecture, model_kwargs=model_kwargs,
-        lr=lr, batch_size=batch_size, max_epochs=max_epochs, p=p, weight_decay=weight_decay,
-        randomization="random labels" if p > 0 else "true labels", target_train_acc=None, seed=seed,
-        data_seed=data_seed, progress=progress)
-    result.update(esd=[], esd_summary={}, eigenvalues={})
-    if result["history"]["stop_reason"] != "diverged":
-        layers = esd.analyze(model, min_evals=min_evals)
-        result.update(esd=layers.to_dict("records"), esd_summary=esd.summary(layers),
-                      eigenvalues={k: v.tolist() for k, v in esd.layer_eigenvalues(model, min_evals).items()})
-    return result
+
+def _pretrain(model, spec: RunSpec, common: dict) -> History | None:
+    pre = spec.pretrain
+    if pre is None:
+        return None
+    clean = _clean_dataset(spec.dataset, spec.n_train, spec.n_test, spec.data_seed)
+    noisy = randomize(clean, pre.randomization, p=pre.p, seed=spec.seed + 1)
+    return fit(model, noisy, epochs=pre.max_epochs, target_train_acc=pre.target_train_acc,
+               desc=f"pretrain p={pre.p}", **common)
+
+
+def run_record(spec: RunSpec) -> RunRecord:
+    """``run(spec).record()``: a sweep's function for runs whose model is not needed afterwards."""
+    return run(spec).record()

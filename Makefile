@@ -6,6 +6,8 @@ VENDOR  := book/_vendor
 export BOOK_CACHE ?= $(CURDIR)/.cache/sweeps
 export BOOK_SCALE ?= small
 export BOOK_PROGRESS ?= 0
+# Each chapter writes its scorecard here as it executes; the last page, What held up?, reads them.
+export BOOK_SCORECARDS ?= $(CURDIR)/_build/scorecards
 
 .PHONY: setup book test clean
 setup: $(VENV)/.installed $(VENDOR)/.fetched

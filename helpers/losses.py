@@ -13,6 +13,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from .safety import check_xy
+
 
 def _check_beta(beta) -> float:
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= float(beta) <= 1.0:
@@ -59,9 +61,7 @@ def distractor_loss(x_distractor: torch.Tensor, y_distractor: torch.Tensor, beta
     beta = _check_beta(beta)
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if len(x_distractor) != len(y_distractor) or len(y_distractor) == 0:
-        raise ValueError(f"x_distractor and y_distractor must be non-empty and of equal length, "
-                         f"got {len(x_distractor)} and {len(y_distractor)}")
+    check_xy(x_distractor, y_distractor, name="x_distractor")
     on_device = {}
 
     def loss_fn(model, xb, yb, generator=None):

@@ -29,6 +29,13 @@ def _profile(profiles: dict, scale: str | None):
     return profiles[settings.scale(scale)]
 
 
+class Profile:
+    """What every chapter's profile can do: become JSON, so that a sweep point can carry it."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TableModel:
     """One row of Zhang et al.'s Table 1: a label, an architecture name and its keyword arguments."""
@@ -39,7 +46,7 @@ class TableModel:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RandomizationTests:
+class RandomizationTests(Profile):
     """Sizes for Chapter 1 (Zhang et al. 2017, randomization tests)."""
 
     scale: str
@@ -111,7 +118,7 @@ def randomization_tests(scale: str | None = None) -> RandomizationTests:
 # --- Chapter 2: normalized cross-entropy (Liao, Miranda et al. 2018) ------------------------
 
 @dataclass(frozen=True, kw_only=True)
-class NormalizedLoss:
+class NormalizedLoss(Profile):
     """Sizes for Chapter 2 (Liao et al. 2018): runs that differ only in how they were started."""
 
     scale: str
@@ -173,7 +180,7 @@ def normalized_loss(scale: str | None = None) -> NormalizedLoss:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GradientSignalToNoise:
+class GradientSignalToNoise(Profile):
     """Sizes for Chapter 3 (Liu et al. 2020, GSNR and the one-step generalization ratio)."""
 
     scale: str
@@ -242,7 +249,7 @@ def gsnr_profile(scale: str | None = None) -> GradientSignalToNoise:
 
 
 @dataclass(frozen=True, kw_only=True)
-class HeavyTails:
+class HeavyTails(Profile):
     """Sizes for Chapter 5 (Martin & Mahoney 2019/2020, heavy-tailed spectra and weighted alpha).
 
     The zoo is a base model plus variations of one factor at a time (width, batch size, learning
@@ -329,7 +336,7 @@ def heavy_tails(scale: str | None = None) -> HeavyTails:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BadMinima:
+class BadMinima(Profile):
     """Sizes for Chapter 4 (Huang et al. 2019, bad minima, flatness and basin volume)."""
 
     scale: str
@@ -401,7 +408,7 @@ def bad_minima(scale: str | None = None) -> BadMinima:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MeasureZoo:
+class MeasureZoo(Profile):
     """Sizes for Chapter 6 (after Jiang et al. 2020): the zoo's grid and how each measure is taken.
 
     The zoo is the full grid depths x widths x lrs x batch_sizes x weight_decays, every model

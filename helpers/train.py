@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from . import settings
 from .data import RANDOMIZATIONS, Dataset, load_dataset, randomize, random_crop
 from .models import ARCHITECTURES, build, num_parameters
+from .safety import batched_loss_and_accuracy, model_device
 
 STOP_REASONS = ("target_acc", "target_loss", "max_epochs", "diverged")
 
@@ -74,19 +75,9 @@ class History:
         return cls(**d)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on (x, y), in eval mode; the mode is restored."""
-    was_training, device = model.training, next(model.parameters()).device
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        logits = model(x[i:i + batch_size].to(device))
-        yb = y[i:i + batch_size].to(device)
-        loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
-        correct += (logits.argmax(1) == yb).sum().item()
-    model.train(was_training)
-    return loss_sum / len(x), correct / len(x)
+    """Mean cross-entropy and accuracy of ``model`` on (x, y), in eval mode; every mode is restored."""
+    return batched_loss_and_accuracy(model, x, y, batch_size=batch_size)
 
 
 def _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, target_train_loss):
@@ -353,7 +344,7 @@ class Run:
 
     def initial_model(self) -> nn.Module:
         """The same network untrained, as ``run`` built it (for measures relative to the init)."""
-        return build_model(self.spec, self.data).to(next(self.model.parameters()).device)
+        return build_model(self.spec, self.data).to(model_device(self.model))
 
 
 @functools.lru_cache(maxsize=8)

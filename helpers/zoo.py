@@ -26,11 +26,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import models, settings, train
+from . import models, train
+from . import settings as settings_module
 from .metrics import esd, gsnr, landscape, norms, normalized
+from .safety import model_device
 
-FAMILIES = ("loss", "gradient noise", "flatness", "sharpness", "spectral", "norm", "capacity",
-            "optimization")
+FAMILIES = ("loss", "gradient noise", "flatness", "sharpness", "spectral", "norm", "margin",
+            "capacity", "optimization")
 HYPERPARAMETERS = ("depth", "width", "lr", "batch_size", "weight_decay")
 
 
@@ -69,7 +71,7 @@ class MeasureContext:
 
     @functools.cached_property
     def x(self) -> torch.Tensor:  # the whole train set, as trained on (noisy labels included)
-        return self.run.data.x_train.to(next(self.model.parameters()).device)
+        return self.run.data.x_train.to(model_device(self.model))
 
     @functools.cached_property
     def y(self) -> torch.Tensor:
@@ -273,44 +275,82 @@ def measure_model(run: train.Run, settings: MeasureSettings, measures=MEASURES) 
     return values, seconds, details
 
 
-def train_and_measure(*, run: train.RunSpec, settings: MeasureSettings, measures=MEASURES) -> dict:
+@dataclass
+class MeasuredModel(train.RunRecord):
+    """A zoo model as the sweep caches it: its run record, whether it reached the target, and
+    the measures (empty when it did not), with their seconds and details."""
+
+    reached: bool = False
+    measures: dict = field(default_factory=dict)          # measure name -> value
+    measure_seconds: dict = field(default_factory=dict)   # measure name -> seconds
+    details: dict = field(default_factory=dict)           # how the measures ended (caps, convergence)
+
+    def to_dict(self) -> dict:
+        return dict(super().to_dict(), reached=self.reached, measures=self.measures,
+                    measure_seconds=self.measure_seconds, details=self.details)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MeasuredModel":
+        base = train.RunRecord.from_dict(d)
+        return cls(base.history, base.num_parameters, base.pretrain_history, reached=d["reached"],
+                   measures=d["measures"], measure_seconds=d["measure_seconds"], details=d["details"])
+
+
+def train_and_measure(*, run: train.RunSpec, settings: MeasureSettings, measures=MEASURES) -> MeasuredModel:
     """One model of the zoo: train ``run``, then take every measure of ``measures`` on it.
 
     A model that does not reach its target train loss is not measured (``reached`` False), as in
-    Jiang et al. 2020, who compare only models trained to the same train loss. Returns a
-    JSON-serializable dict with ``history``, ``num_parameters``, ``reached``, ``measures``,
-    ``measure_seconds`` and ``details``.
+    Jiang et al. 2020, who compare only models trained to the same train loss.
     """
     finished = train.run(run)
-    result = finished.record().to_dict()
-    result.update(reached=finished.history.stop_reason == "target_loss", measures={},
-                  measure_seconds={}, details={})
-    if result["reached"]:
-        with settings.fixed_threads():  # as in a sweep, when called on its own
-            values, seconds, details = measure_model(finished, settings, measures)
-        result.update(measures=values, measure_seconds=seconds, details=details)
+    record = finished.record()
+    result = MeasuredModel(record.history, record.num_parameters, record.pretrain_history,
+                           reached=finished.history.stop_reason == "target_loss")
+    if result.reached:
+        with settings_module.fixed_threads():  # as in a sweep, when called on its own
+            result.measures, result.measure_seconds, result.details = measure_model(
+                finished, settings, measures)
     return result
 
 
-def train_and_analyze(*, run: train.RunSpec, min_evals: int) -> dict:
+@dataclass
+class Spectra(train.RunRecord):
+    """A Chapter 5 zoo model as the sweep caches it: its run record and its weights' spectra
+    (all empty when training diverged)."""
+
+    esd: list = field(default_factory=list)             # one record per analyzed layer
+    esd_summary: dict = field(default_factory=dict)     # alpha-hat and the other model-level means
+    eigenvalues: dict = field(default_factory=dict)     # layer name -> its ESD
+
+    def to_dict(self) -> dict:
+        return dict(super().to_dict(), esd=self.esd, esd_summary=self.esd_summary,
+                    eigenvalues=self.eigenvalues)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Spectra":
+        base = train.RunRecord.from_dict(d)
+        return cls(base.history, base.num_parameters, base.pretrain_history, esd=d["esd"],
+                   esd_summary=d["esd_summary"], eigenvalues=d["eigenvalues"])
+
+
+def train_and_analyze(*, run: train.RunSpec, min_evals: int) -> Spectra:
     """One model of Chapter 5's zoo: train ``run``, then analyze the spectra of its trained weights.
 
-    The ESD analysis (``helpers.metrics.esd``) uses the weights only. Returns a JSON-serializable
-    dict: ``history``, ``num_parameters``, ``esd`` (one record per analyzed layer),
-    ``esd_summary`` (alpha-hat and the other model-level means) and ``eigenvalues`` (each
-    analyzed layer's ESD); the last three are empty if training diverged.
+    The ESD analysis (``helpers.metrics.esd``) uses the weights only; layers with fewer than
+    ``min_evals`` eigenvalues are skipped.
     """
     finished = train.run(run)
-    result = dict(finished.record().to_dict(), esd=[], esd_summary={}, eigenvalues={})
+    record = finished.record()
+    result = Spectra(record.history, record.num_parameters, record.pretrain_history)
     if not finished.history.diverged:
         layers = esd.analyze(finished.model, min_evals=min_evals)
         eigenvalues = esd.layer_eigenvalues(finished.model, min_evals)
-        result.update(esd=layers.to_dict("records"), esd_summary=esd.summary(layers),
-                      eigenvalues={k: v.tolist() for k, v in eigenvalues.items()})
+        result.esd, result.esd_summary = layers.to_dict("records"), esd.summary(layers)
+        result.eigenvalues = {k: v.tolist() for k, v in eigenvalues.items()}
     return result
 
 
-def zoo_table(points: list[dict], results: list[dict], measures=MEASURES) -> pd.DataFrame:
+def zoo_table(points: list[dict], results: list[MeasuredModel], measures=MEASURES) -> pd.DataFrame:
     """One row per model: its hyperparameters, training outcome, gap and every measure.
 
     ``gap`` is train accuracy minus test accuracy at the end of training (train accuracy on the
@@ -322,17 +362,17 @@ def zoo_table(points: list[dict], results: list[dict], measures=MEASURES) -> pd.
         raise ValueError(f"points and results must match, got {len(points)} and {len(results)}")
     rows = []
     for point, result in zip(points, results):
-        h = result["history"]
+        h = result.history
+        last = lambda values: values[-1] if values else math.nan
         row = hyperparameters(point["run"])
-        row.update(reached=result["reached"], stop_reason=h["stop_reason"], epochs=len(h["train_loss"]),
-                   train_loss=h["train_loss"][-1] if h["train_loss"] else math.nan,
-                   train_acc=h["train_acc"][-1] if h["train_acc"] else math.nan,
-                   test_acc=h["test_acc"][-1] if h["test_acc"] else math.nan,
-                   train_seconds=h["seconds"], measure_seconds=sum(result["measure_seconds"].values()))
+        row.update(reached=result.reached, stop_reason=h.stop_reason, epochs=h.epochs,
+                   train_loss=last(h.train_loss), train_acc=last(h.train_acc),
+                   test_acc=last(h.test_acc), train_seconds=h.seconds,
+                   measure_seconds=sum(result.measure_seconds.values()))
         row["gap"] = row["train_acc"] - row["test_acc"]
         for m in measures:
-            value = result["measures"].get(m.name, math.nan)
-            if result["reached"] and not math.isfinite(value):
+            value = result.measures.get(m.name, math.nan)
+            if result.reached and not math.isfinite(value):
                 raise ValueError(f"measure {m.name} is {value} on the model {row}: fix it before ranking")
             row[m.name] = value
         rows.append(row)

@@ -146,7 +146,7 @@ def test_chapter_runs_on_the_colab_path(chapter, colab_venv, tmp_path, monkeypat
     monkeypatch.setenv("BOOK_PROGRESS", "0")
     monkeypatch.setenv("BOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mplconfig"))
-    monkeypatch.delenv("BOOK_SMOKE", raising=False)
+    monkeypatch.setenv("BOOK_SCORECARDS", str(tmp_path / "scorecards"))
     monkeypatch.delenv("MPLBACKEND", raising=False)
 
     workdir = tmp_path / "cwd"  # not the repository, so `import helpers` cannot find the checkout

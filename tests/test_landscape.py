@@ -161,7 +161,7 @@ def test_curvature_of_a_small_mlp_matches_the_full_hessian():
 
 @pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")  # PyHessian's own
 def test_curvature_agrees_with_pyhessian_to_one_percent():
-    pyhessian = pytest.importorskip("pyhessian")
+    import pyhessian  # pinned in requirements.txt: missing or broken fails, never skips
     model, X, y = small_mlp_problem()
     top = ls.top_hessian_eigenvalue(model, F.cross_entropy, X, y, tol=1e-3, max_iter=100, seed=0)
     trace = ls.hessian_trace(model, F.cross_entropy, X, y, tol=0.0, min_iter=300, max_iter=300, seed=0)

@@ -1,4 +1,6 @@
-"""Models and the fit loop: init, seeds, shape checks, stopping rules, divergence."""
+"""Models, the fit loop and the run layer: init, seeds, shape checks, stopping rules, divergence."""
+import dataclasses
+import json
 import warnings
 
 import pytest
@@ -101,15 +103,60 @@ def test_evaluate_restores_training_mode():
     assert not m.training
 
 
-def test_train_run_is_deterministic_and_json_ready():
-    import json
-    point = dict(dataset="mnist1d", n_train=200, n_test=100, architecture="mlp", model_kwargs={"hidden": [32]},
-                 lr=0.05, batch_size=50, max_epochs=3, randomization="random labels", p=0.5, seed=1)
-    a, b = train.train_run(**point), train.train_run(**point)
-    assert json.loads(json.dumps(a)) == a
-    a["history"].pop("seconds"), b["history"].pop("seconds")  # wall time is the one thing that differs
-    assert a == b
-    assert a["num_parameters"] == 40 * 32 + 32 + 32 * 10 + 10
+SPEC = dict(dataset="mnist1d", n_train=200, n_test=100, architecture="mlp", model_kwargs={"hidden": [32]},
+            lr=0.05, batch_size=50, max_epochs=3, randomization="random labels", p=0.5, seed=1)
+
+
+def _without_wall_time(record):
+    return dict(record.to_dict(), history={k: v for k, v in record.history.to_dict().items() if k != "seconds"})
+
+
+def test_a_run_spec_is_keyword_only_frozen_and_json_ready():
+    spec = train.RunSpec(**SPEC)
+    assert train.RunSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    with pytest.raises(TypeError):
+        train.RunSpec("mnist1d")  # positional fields are refused
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.lr = 1.0
+    assert spec.replace(lr=0.1).lr == 0.1 and spec.lr == 0.05
+    for bad, match in [({"randomization": "noise"}, "randomization must be one of"),
+                       ({"architecture": "resnet"}, "architecture must be one of"),
+                       ({"p": 1.5}, "p must lie in"), ({"max_epochs": 0}, "max_epochs must be"),
+                       ({"track": ["sharpness"]}, "track must name measures from")]:
+        with pytest.raises(ValueError, match=match):
+            train.RunSpec(**dict(SPEC, **bad))
+
+
+def test_the_same_run_twice_in_one_process_is_bit_identical_dropout_included():
+    spec = train.RunSpec(**dict(SPEC, model_kwargs={"hidden": [32, 32]}, dropout=0.5))
+    torch.manual_seed(123)  # the caller's random state: the run must neither use nor disturb it
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a, b = train.run(spec), train.run(spec)
+    assert torch.rand(1) == before
+    assert _without_wall_time(a.record()) == _without_wall_time(b.record())
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    other = train.run(spec.replace(seed=2))  # and the seed does reach the masks and the init
+    assert other.history.train_loss != a.history.train_loss
+
+
+def test_dropout_masks_follow_the_seed_not_the_global_generator():
+    spec = train.RunSpec(**dict(SPEC, model_kwargs={"hidden": [32, 32]}, dropout=0.5, max_epochs=1))
+    torch.manual_seed(0)
+    a = train.run(spec)
+    torch.manual_seed(999)  # another global state: same masks, same result
+    b = train.run(spec)
+    assert a.history.train_loss == b.history.train_loss
+
+
+def test_run_returns_the_model_the_data_and_a_record():
+    run = train.run(train.RunSpec(**SPEC))
+    assert run.num_parameters == 40 * 32 + 32 + 32 * 10 + 10 == run.record().num_parameters
+    assert torch.equal(run.data.y_train, data.randomize(
+        data.load_dataset("mnist1d", 200, 100), "random labels", p=0.5, seed=1).y_train)
+    assert train.RunRecord.from_dict(json.loads(json.dumps(run.record().to_dict()))) == run.record()
+    init = run.initial_model()
+    assert all(torch.equal(p, q) for p, q in zip(init.parameters(), train.build_model(run.spec, run.data).parameters()))
 
 
 def test_fit_uses_a_custom_batch_loss():
@@ -126,17 +173,17 @@ def test_fit_uses_a_custom_batch_loss():
     assert h.train_acc[-1] < 0.05  # evaluated against the true labels: the model learned to be wrong
 
 
-def test_train_run_pretrains_on_noise_then_tracks_the_normalized_loss():
-    point = dict(dataset="mnist1d", n_train=200, n_test=100, architecture="mlp",
-                 model_kwargs={"hidden": [32], "bias": "first"}, lr=0.05, batch_size=50, max_epochs=3,
-                 target_train_acc=None, pretrain={"p": 1.0, "max_epochs": 2}, track=["normalized_cross_entropy"])
-    run = train.train_run(**point)
-    assert len(run["pretrain_history"]["train_loss"]) == 2 and len(run["history"]["train_loss"]) == 3
-    metrics = run["history"]["metrics"]
+def test_run_pretrains_on_noise_then_tracks_the_normalized_loss():
+    spec = train.RunSpec(dataset="mnist1d", n_train=200, n_test=100, architecture="mlp",
+                         model_kwargs={"hidden": [32], "bias": "first"}, lr=0.05, batch_size=50, max_epochs=3,
+                         target_train_acc=None, pretrain={"p": 1.0, "max_epochs": 2},
+                         track=["normalized_cross_entropy"])
+    assert spec.pretrain == train.Pretrain(p=1.0, max_epochs=2)
+    run = train.run_record(spec)
+    assert len(run.pretrain_history.train_loss) == 2 and len(run.history.train_loss) == 3
+    metrics = run.history.metrics
     assert set(metrics) == {"normalized_cross_entropy/train", "normalized_cross_entropy/test"}
     assert all(len(v) == 3 and 0 < v[-1] < 2.4 for v in metrics.values())
-    with pytest.raises(ValueError, match="track must name measures from"):
-        train.train_run(**dict(point, track=["sharpness"]))
 
 
 def test_fit_records_epoch_metrics():

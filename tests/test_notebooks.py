@@ -32,7 +32,7 @@ def test_chapter_executes_at_tiny_scale(path, monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_paper_profile_smoke(path, monkeypatch, tmp_path):
-    nb, seconds = execute(path, monkeypatch, tmp_path, BOOK_SCALE="paper", BOOK_SMOKE="1")
+    nb, seconds = execute(path, monkeypatch, tmp_path, BOOK_SCALE="paper-smoke")
     print(f"{path.name} paper smoke: {seconds:.1f} s")
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "paper scale" in text
+    assert "paper-smoke scale" in text

@@ -22,7 +22,7 @@ import yaml
 
 from conftest import ROOT
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api  # pinned: a broken install fails, never skips
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -37,12 +37,19 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site_out(tmp_path_factory):
+    """The folder the site is built into; the chapters' scorecards go to its ``scorecards``."""
+    return tmp_path_factory.mktemp("site")
+
+
+@pytest.fixture(scope="module")
+def site(site_out):
     """Build the book at tiny scale into a temporary folder and serve it on localhost."""
     if not (ROOT / "book" / "_vendor" / ".fetched").exists():
         pytest.fail("book/_vendor is missing: run `make setup` (make test does) to fetch the site's JavaScript")
-    out = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, BOOK_SCALE="tiny", BOOK_PROGRESS="0", BOOK_CACHE=str(out / "cache"))
+    out = site_out
+    env = dict(os.environ, BOOK_SCALE="tiny", BOOK_PROGRESS="0", BOOK_CACHE=str(out / "cache"),
+               BOOK_SCORECARDS=str(out / "scorecards"))
     build = subprocess.run([str(pathlib.Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(out),
                             "--warningiserror", "--nitpick", "--keep-going"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -96,7 +103,32 @@ def test_chapter_shows_its_figures_and_scorecard(site, browser, path):
     for i in range(figures.count()):
         assert figures.nth(i).evaluate("img => img.complete && img.naturalWidth > 100"), f"figure {i} did not load"
     assert page.get_by_text("Reproduction scorecard").count() >= 1
-    assert page.locator("table").filter(has_text="held?").count() == 1
+    assert page.locator("table").filter(has_text="measured (tiny scale)").filter(has_text="verdict").count() == 1
+    page.close()
+
+
+def _words(text):
+    return " ".join(text.split())
+
+
+def test_what_held_up_lists_every_row_of_every_chapter_scorecard(site, site_out, browser):
+    from helpers import report
+
+    cards = report.read_scorecards(site_out / "scorecards")
+    assert [c["chapter"] for c in cards] == [1, 2, 3, 4, 5, 6], "every chapter writes its scorecard"
+    expected = {(c["chapter"], _words(r["claim"]), r["verdict"], _words(r["test"]))
+                for c in cards for r in c["rows"]}
+    page, problems = open_page(browser, f"{site}/book/what_held_up.html")
+    assert not unexpected(problems), "\n".join(unexpected(problems))
+    table = page.locator("table.dataframe").filter(has_text="interval")
+    assert table.count() == 1, "the page shows one table of every claim"
+    shown, chapter = set(), None
+    for tr in table.locator("tbody tr").all():  # index cells: chapter (spanning its rows), claim
+        heads, cells = tr.locator("th").all_inner_texts(), tr.locator("td").all_inner_texts()
+        chapter = int(heads[0]) if len(heads) == 2 else chapter
+        shown.add((chapter, _words(heads[-1]), _words(cells[0]), _words(cells[1])))
+    assert shown == expected
+    assert page.get_by_text("has not been built").count() == 0
     page.close()
 
 

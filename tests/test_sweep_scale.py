@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import pytest
 
@@ -29,19 +30,82 @@ def test_second_run_computes_nothing(tmp_path):
     assert len(list(tmp_path.glob("*.json"))) == 4 and not list(tmp_path.glob(".*tmp"))
 
 
-def test_version_and_point_change_the_key():
-    assert sweep.point_key({"x": 1}) != sweep.point_key({"x": 2})
-    assert sweep.point_key({"x": 1}) != sweep.point_key({"x": 1}, version="2")
-    assert sweep.point_key({"a": 1, "b": 2}) == sweep.point_key({"b": 2, "a": 1})
+def key(point, fn=square, version=""):
+    return sweep.point_key(point, version, sweep.function_name(fn))
+
+
+def test_version_point_and_function_change_the_key():
+    assert key({"x": 1}) != key({"x": 2})
+    assert key({"x": 1}) != key({"x": 1}, version="2")
+    assert key({"a": 1, "b": 2}) == key({"b": 2, "a": 1})
+    assert key({"x": 1}) != key({"x": 1}, fn=cube)
+
+
+def cube(x, seed=0):
+    return {"y": x ** 3, "seed": seed}
+
+
+def test_two_functions_on_the_same_point_do_not_share_an_entry(tmp_path):
+    points = [{"x": 2}]
+    assert sweep.run_sweep(square, points, name="f", directory=tmp_path) == [{"y": 4, "seed": 0}]
+    assert sweep.run_sweep(cube, points, name="f", directory=tmp_path) == [{"y": 8, "seed": 0}]
+    assert len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_a_notebook_function_needs_a_version(tmp_path):
+    def local(x):  # like a function defined in a notebook cell: nothing versions its code
+        return {"y": x}
+
+    with pytest.raises(ValueError, match=r"defined in a notebook.*explicit version="):
+        sweep.run_sweep(local, [{"x": 1}], name="nb", directory=tmp_path)
+    with pytest.raises(ValueError, match="explicit version="):
+        sweep.run_sweep(lambda x: {"y": x}, [{"x": 1}], name="nb", directory=tmp_path)
+    assert sweep.run_sweep(local, [{"x": 1}], name="nb", directory=tmp_path, version="1") == [{"y": 1}]
+    main = types.FunctionType(local.__code__, {}, "cell_function")
+    main.__module__, main.__qualname__ = "__main__", "cell_function"  # what a Jupyter cell gives
+    assert sweep.defined_in_a_notebook(main) and not sweep.defined_in_a_notebook(square)
+
+
+def threads_seen(x):
+    import torch
+
+    return {"threads": torch.get_num_threads()}
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_every_point_runs_with_the_fixed_thread_count(tmp_path, monkeypatch, n_jobs):
+    import torch
+
+    monkeypatch.setenv("BOOK_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        results = sweep.run_sweep(threads_seen, [{"x": i} for i in range(3)], name="t",
+                                  directory=tmp_path, n_jobs=n_jobs)
+        assert torch.get_num_threads() == 2  # the caller's count is restored
+    finally:
+        torch.set_num_threads(before)
+    assert results == [{"threads": 1}] * 3
+
+
+def test_bad_thread_setting_is_refused(monkeypatch):
+    from helpers import settings
+
+    monkeypatch.setenv("BOOK_THREADS", "zero")
+    with pytest.raises(ValueError, match="BOOK_THREADS environment variable must be a positive integer"):
+        settings.threads()
+    with pytest.raises(ValueError, match="count must be a positive integer"):
+        with settings.fixed_threads(0):
+            pass
 
 
 def test_damaged_entry_is_recomputed_with_a_warning(tmp_path):
     calls.clear()
     points = [{"x": i} for i in range(3)]
     sweep.run_sweep(square, points, name="sq", directory=tmp_path)
-    victim = tmp_path / f"{sweep.point_key({'x': 1})}.json"
+    victim = tmp_path / f"{key({'x': 1})}.json"
     victim.write_text('{"point": {"x": 1}, "res')  # a torn write
-    other = tmp_path / f"{sweep.point_key({'x': 2})}.json"
+    other = tmp_path / f"{key({'x': 2})}.json"
     other.write_text(json.dumps({"point": {"x": 99}, "result": {"y": -1}}))  # another point's entry
     calls.clear()
     with pytest.warns(RuntimeWarning, match="damaged sweep cache entry"):
@@ -50,16 +114,28 @@ def test_damaged_entry_is_recomputed_with_a_warning(tmp_path):
     assert json.loads(victim.read_text())["result"] == {"y": 1, "seed": 0}
 
 
+SLOW = False  # the child process below sets it
+seen = []
+
+
+def square_slowly(x):
+    if SLOW:
+        time.sleep(0.3)
+    seen.append(x)
+    return {"y": x * x}
+
+
 def test_killed_sweep_resumes_where_it_stopped(tmp_path):
     # A child process runs a slow sweep; we SIGKILL it after two points are on disk.
+    tests = str(__import__("pathlib").Path(__file__).resolve().parent)
     script = textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {os.getcwd()!r})
+        import sys
+        sys.path[:0] = [{os.getcwd()!r}, {tests!r}]
+        import test_sweep_scale as t
         from helpers import sweep
-        def slow(x):
-            time.sleep(0.3)
-            return {{"y": x * x}}
-        sweep.run_sweep(slow, [{{"x": i}} for i in range(50)], name="slow", directory={str(tmp_path)!r}, progress=False)
+        t.SLOW = True
+        sweep.run_sweep(t.square_slowly, [{{"x": i}} for i in range(50)], name="slow",
+                        directory={str(tmp_path)!r}, progress=False)
     """)
     env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     child = subprocess.Popen([sys.executable, "-c", script], env=env)
@@ -70,13 +146,8 @@ def test_killed_sweep_resumes_where_it_stopped(tmp_path):
     child.wait()
     done = {json.loads(p.read_text())["point"]["x"] for p in tmp_path.glob("*.json")}
     assert 2 <= len(done) < 50  # it was killed mid-sweep; every entry on disk is complete JSON
-    seen = []
-
-    def fast(x):
-        seen.append(x)
-        return {"y": x * x}
-
-    results = sweep.run_sweep(fast, [{"x": i} for i in range(50)], name="slow", directory=tmp_path)
+    seen.clear()
+    results = sweep.run_sweep(square_slowly, [{"x": i} for i in range(50)], name="slow", directory=tmp_path)
     assert results == [{"y": i * i} for i in range(50)]
     assert set(seen) == set(range(50)) - done  # only the missing points were computed
 
@@ -105,13 +176,24 @@ def test_scale_profiles(monkeypatch):
         scale.randomization_tests("medium")
 
 
-def test_paper_profile_and_its_smoke_mode(monkeypatch):
+def test_paper_profile_and_its_smoke_scale(monkeypatch):
     paper = scale.randomization_tests("paper")
     assert paper.dataset == "cifar10" and paper.augment and {m.architecture for m in paper.table_models} >= {"mlp", "convnet"}
-    monkeypatch.setenv("BOOK_SMOKE", "1")
-    smoke = scale.randomization_tests("paper")
+    monkeypatch.setenv("BOOK_SMOKE", "1")  # the old switch is gone: it changes nothing
+    assert scale.randomization_tests("paper") == paper
+    smoke = scale.randomization_tests("paper-smoke")
     assert smoke.dataset == "synthetic-cifar10" and smoke.max_epochs <= 2 and smoke.table_models == paper.table_models
-    assert scale.randomization_tests("small").dataset == "mnist1d"  # smoke only touches paper
+    assert smoke.scale == "paper-smoke" and scale.randomization_tests("small").dataset == "mnist1d"
+
+
+def test_profiles_are_keyword_only_and_json_ready():
+    with pytest.raises(TypeError):
+        scale.RandomizationTests("tiny", "mnist1d")  # positional construction is refused
+    for getter in (scale.randomization_tests, scale.normalized_loss, scale.gsnr_profile,
+                   scale.heavy_tails, scale.bad_minima, scale.measure_zoo):
+        for name in scale.SCALES:
+            cfg = getter(name)
+            assert cfg.scale == name and json.loads(json.dumps(cfg.to_dict()))["scale"] == name
 
 
 def test_every_profile_has_its_explorer_default_on_the_grid():

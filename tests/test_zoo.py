@@ -122,12 +122,15 @@ def test_rank_measures_equals_the_one_measure_functions():
 def test_the_small_zoo_is_a_grid_of_at_least_48_models_over_5_hyperparameters():
     cfg = scale.measure_zoo("small")
     points = cfg.points()
-    assert len(points) >= 48 and len({tuple(p[h] for h in zoo.HYPERPARAMETERS) for p in points}) == len(points)
-    assert all(len({p[h] for p in points}) >= 2 for h in zoo.HYPERPARAMETERS)
+    grid = [zoo.hyperparameters(p["run"]) for p in points]
+    assert grid == [dict(h, label_noise=0.0, seed=cfg.seed) for h in cfg.grid()]  # read back from the specs
+    assert len(points) >= 48 and len({tuple(h[k] for k in zoo.HYPERPARAMETERS) for h in grid}) == len(points)
+    assert all(len({h[k] for h in grid}) >= 2 for k in zoo.HYPERPARAMETERS)
     noise = cfg.noise_points()  # the first architecture's models again, with other seeds
-    assert {p["seed"] for p in noise} == set(cfg.noise_seeds) and cfg.seed not in cfg.noise_seeds
-    assert [dict(p, seed=cfg.seed) for p in noise[:len(noise) // len(cfg.noise_seeds)]] == \
-        [p for p in points if p["depth"] == cfg.depths[0] and p["width"] == cfg.widths[0]]
+    assert {p["run"].seed for p in noise} == set(cfg.noise_seeds) and cfg.seed not in cfg.noise_seeds
+    first = noise[:len(noise) // len(cfg.noise_seeds)]
+    assert [dict(p, run=p["run"].replace(seed=cfg.seed)) for p in first] == \
+        [p for p, h in zip(points, grid) if (h["depth"], h["width"]) == (cfg.depths[0], cfg.widths[0])]
 
 
 @pytest.fixture
@@ -135,6 +138,14 @@ def mini_zoo():
     cfg = dataclasses.replace(scale.measure_zoo("tiny"), depths=(2,), widths=(24,), lrs=(0.1,),
                               batch_sizes=(50, 100), weight_decays=(0.0,), n_train=200, n_test=100)
     return cfg.points()
+
+
+def with_run(point, **changes):
+    return dict(point, run=point["run"].replace(**changes))
+
+
+def with_settings(point, **changes):
+    return dict(point, settings=dataclasses.replace(point["settings"], **changes))
 
 
 def test_zoo_second_run_trains_nothing(mini_zoo, tmp_path, monkeypatch):
@@ -145,44 +156,45 @@ def test_zoo_second_run_trains_nothing(mini_zoo, tmp_path, monkeypatch):
         raise AssertionError("the second run trained a model")
 
     monkeypatch.setattr(train, "fit", no_training)
-    second = zoo.zoo_table(mini_zoo, sweep.run_sweep(zoo.train_and_measure, mini_zoo, "zoo", directory=tmp_path))
-    pd.testing.assert_frame_equal(first, second)
+    again = sweep.run_sweep(zoo.train_and_measure, mini_zoo, "zoo", directory=tmp_path)
+    assert all(isinstance(r, zoo.MeasuredModel) for r in again)
+    pd.testing.assert_frame_equal(first, zoo.zoo_table(mini_zoo, again))
 
 
 def test_a_model_that_misses_the_criterion_is_kept_but_not_measured(mini_zoo):
-    point = dict(mini_zoo[0], max_epochs=1, target_train_loss=1e-6)
+    point = with_run(mini_zoo[0], max_epochs=1, target_train_loss=1e-6)
     result = zoo.train_and_measure(**point)
-    assert not result["reached"] and result["measures"] == {}
+    assert not result.reached and result.measures == {}
     row = zoo.zoo_table([point], [result]).iloc[0]
     assert not row["reached"] and row["stop_reason"] == "max_epochs" and math.isnan(row["alpha_hat"])
 
 
 def test_zoo_table_refuses_a_non_finite_measure(mini_zoo):
     result = zoo.train_and_measure(**mini_zoo[0])
-    result["measures"]["mean_gsnr"] = float("nan")
+    result.measures["mean_gsnr"] = float("nan")
     with pytest.raises(ValueError, match="mean_gsnr"):
         zoo.zoo_table(mini_zoo[:1], [result])
 
 
 def test_label_noise_reaches_training_and_the_measures(mini_zoo, monkeypatch):
-    calls = []
+    cfg = dataclasses.replace(scale.measure_zoo("tiny"), n_train=200, n_test=100, target_train_loss=10.0,
+                              radius_threshold=100.0)  # met at once
+    noisy = cfg.point(label_noise=0.5, **cfg.grid()[0])
+    seen = []
+    real = zoo.measure_model
 
-    def spy(module):
-        real = module.randomize
+    def spy(run, settings, measures=zoo.MEASURES):
+        seen.append(run.data.y_train)
+        return real(run, settings, measures)
 
-        def recording(data, kind, p=1.0, seed=0):
-            calls.append((module.__name__, kind, p))
-            return real(data, kind, p=p, seed=seed)
-        monkeypatch.setattr(module, "randomize", recording)
-
-    spy(train)
-    spy(zoo)
-    noisy = dict(mini_zoo[0], label_noise=0.5, target_train_loss=10.0, radius_threshold=100.0)  # met at once
+    monkeypatch.setattr(zoo, "measure_model", spy)
     result = zoo.train_and_measure(**noisy)
-    assert ("helpers.train", "random labels", 0.5) in calls and ("helpers.zoo", "random labels", 0.5) in calls
-    assert result["reached"] and zoo.zoo_table([noisy], [result]).iloc[0]["label_noise"] == 0.5
+    clean = train.run_data(noisy["run"].replace(randomization="true labels"))
+    changed = (seen[0] != clean.y_train).float().mean().item()
+    assert 0.35 < changed < 0.55  # p = 0.5 redraws half the labels, 9 in 10 of them to another class
+    assert result.reached and zoo.zoo_table([noisy], [result]).iloc[0]["label_noise"] == 0.5
     with pytest.raises(ValueError, match="label_noise"):
-        zoo.trained_model(**dict(mini_zoo[0], label_noise=1.5))
+        cfg.point(label_noise=1.5, **cfg.grid()[0])
 
 
 def test_the_rebuilt_initialization_is_the_model_s_own(mini_zoo, monkeypatch):
@@ -192,14 +204,36 @@ def test_the_rebuilt_initialization_is_the_model_s_own(mini_zoo, monkeypatch):
                              stop_reason="target_loss")
 
     monkeypatch.setattr(train, "fit", no_training)
-    result = zoo.train_and_measure(**dict(mini_zoo[0], radius_threshold=100.0))
-    assert result["reached"] and result["measures"]["distance_from_init"] == 0.0
-    model, _ = zoo.trained_model(**mini_zoo[0])
-    assert models.num_parameters(model) == result["num_parameters"]
+    result = zoo.train_and_measure(**with_settings(mini_zoo[0], radius_threshold=100.0))
+    assert result.reached and result.measures["distance_from_init"] == 0.0
+    assert train.run(mini_zoo[0]["run"]).num_parameters == result.num_parameters
+
+
+def test_adding_a_measure_is_one_declaration(mini_zoo):
+    # a toy measure that ranks the models by their batch size: declared once, computed, ranked
+    toy = zoo.Measure(name="batch_size_measure", label="batch size (toy)", source="this test", sign=+1,
+                      family="optimization", axis="linear", description="the batch size, as a measure",
+                      compute=lambda c: (float(c.run.spec.batch_size), {"toy_detail": 1}))
+    measures = zoo.MEASURES + (toy,)
+    results = [zoo.train_and_measure(**p, measures=measures) for p in mini_zoo]
+    assert [r.measures["batch_size_measure"] for r in results] == [50.0, 100.0]
+    assert all(r.details["toy_detail"] == 1 and "batch_size_measure" in r.measure_seconds for r in results)
+    table = zoo.zoo_table(mini_zoo, results, measures)
+    assert zoo.family("optimization", measures) == ["batch_size_measure"]
+    ranking = rank.rank_measures(table, {m.name: m.sign for m in measures}, "gap", ["batch_size"], n_boot=5)
+    assert "batch_size_measure" in set(ranking["measure"])
+    with pytest.raises(ValueError, match="family must be one of"):
+        dataclasses.replace(toy, family="vibes")
 
 
 def test_the_zoo_is_the_same_however_it_is_scheduled(mini_zoo, tmp_path):
-    serial = zoo.zoo_table(mini_zoo, sweep.run_sweep(zoo.train_and_measure, mini_zoo, "zoo", directory=tmp_path / "a"))
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the serial caller's count must not matter
+    try:
+        serial = zoo.zoo_table(mini_zoo, sweep.run_sweep(zoo.train_and_measure, mini_zoo, "zoo",
+                                                         directory=tmp_path / "a"))
+    finally:
+        torch.set_num_threads(torch_threads)
     parallel = zoo.zoo_table(mini_zoo, sweep.run_sweep(zoo.train_and_measure, mini_zoo, "zoo",
                                                        directory=tmp_path / "b", n_jobs=2))
     timing = ["train_seconds", "measure_seconds"]

@@ -67,11 +67,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from helpers import data, plots, scale, sweep, train, widgets
+from helpers import data, plots, scale, settings, sweep, train, widgets
+from helpers.metrics import rank
 from helpers.report import Claim, glue, scorecard
 
-SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or set e.g. SCALE = "paper"
+SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.normalized_loss(SCALE)
+settings.use_fixed_threads()  # one torch thread, as in every sweep: same numbers
 plots.set_theme()
 LN_K = math.log(10)  # the loss of a network that outputs equal logits: chance
 print(cfg.scale, "scale:", data.load_dataset(cfg.dataset, cfg.n_train, cfg.n_test),
@@ -85,20 +87,20 @@ print(cfg.scale, "scale:", data.load_dataset(cfg.dataset, cfg.n_train, cfg.n_tes
 # (a) the standard deviation $\sigma$ of the Gaussian initialization of every layer, {glue:text}`ch2_n_stds` values from {glue:text}`ch2_std_min` to {glue:text}`ch2_std_max`; or
 # (b) a first phase of training on labels corrupted with probability $p$, followed by training on the true labels, as in the paper.
 # One more run is trained on random labels only.
-# After every epoch, `train_run` records the normalized loss on the training and the test set.
+# Each run is a `train.RunSpec` that tracks the normalized loss on the training and the test set after every epoch.
 
 # %%
-base = dict(dataset=cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test, architecture=cfg.architecture,
-            model_kwargs=cfg.model_kwargs, lr=cfg.lr, batch_size=cfg.batch_size, max_epochs=cfg.max_epochs,
-            target_train_acc=None, target_train_loss=cfg.target_train_loss,
-            track=["normalized_cross_entropy"])
-runs = {("init", s): dict(base, init_std=s) for s in cfg.init_stds}
-runs.update({("pretrain", p): dict(base, init_std=cfg.pretrain_init_std,
-                                   pretrain={"p": p, "max_epochs": cfg.pretrain_epochs})
+base = cfg.run_spec()  # to the target train loss, tracking the normalized loss
+runs = {("init", s): base.replace(init_std=s) for s in cfg.init_stds}
+pretrain = lambda p: train.Pretrain(p=p, max_epochs=cfg.pretrain_epochs)
+runs.update({("pretrain", p): base.replace(init_std=cfg.pretrain_init_std,
+                                           pretrain=pretrain(p))
              for p in cfg.pretrain_ps})
-runs[("random labels", 1.0)] = dict(base, init_std=cfg.pretrain_init_std, randomization="random labels")
-results = dict(zip(runs, sweep.run_sweep(train.train_run, runs.values(), name="ch2-normalized")))
-histories = {k: train.History.from_dict(r["history"]) for k, r in results.items()}
+runs[("random labels", 1.0)] = base.replace(init_std=cfg.pretrain_init_std,
+                                            randomization="random labels")
+records = sweep.run_sweep(train.run_record, runs.values(), name="ch2-normalized",
+                          n_jobs=-1)
+histories = {k: r.history for k, r in zip(runs, records)}
 
 
 def final(h: train.History) -> dict:
@@ -238,8 +240,8 @@ def curves_figure(h: train.History, title: str):
 
 
 def train_fresh(std):
-    run = train.train_run(**dict(base, init_std=std, seed=1))
-    return curves_figure(train.History.from_dict(run["history"]), f"fresh run, sigma = {std:g}")
+    fresh = train.run(base.replace(init_std=std, seed=1))
+    return curves_figure(fresh.history, f"fresh run, sigma = {std:g}")
 
 
 widgets.gap_explorer(cfg.init_stds, lambda s: curves_figure(histories[("init", s)], f"init std sigma = {s:g}"),
@@ -251,21 +253,47 @@ widgets.gap_explorer(cfg.init_stds, lambda s: curves_figure(histories[("init", s
 
 # %%
 spread = true_runs["test loss"].max() / true_runs["test loss"].min()
+r2_of = lambda x, y: linear_fit(x, y)["R^2"]
+null_r2 = rank.permutation_pass_rate(table["norm. train loss"], table["norm. test loss"],
+                                     r2_of, lambda r2: r2 >= 0.95)
+null_rho = rank.permutation_pass_rate(table["norm. test loss"], table["test error"],
+                                      lambda x, y: spearmanr(x, y).statistic,
+                                      lambda rho: rho >= 0.9)
+norm_measured = (f"slope {norm_fit['slope']:.3f}, intercept {norm_fit['intercept']:.3f}, "
+                 f"R^2 {norm_fit['R^2']:.4f}, RMSE {norm_fit['RMSE']:.1e}")
 claims = [
-    Claim("Equal train loss, different test loss (max/min test loss >= 1.5)", "test loss varies widely",
-          f"{spread:.2f}x over {len(true_runs)} runs", spread >= 1.5),
-    Claim("Normalized train loss predicts normalized test loss linearly (R^2 >= 0.95)",
-          "slope 0.9642, intercept 0.0844, R^2 0.9999, RMSE 6.98e-5",
-          f"slope {norm_fit['slope']:.3f}, intercept {norm_fit['intercept']:.3f}, R^2 {norm_fit['R^2']:.4f}, "
-          f"RMSE {norm_fit['RMSE']:.1e}", norm_fit["R^2"] >= 0.95),
-    Claim("The unnormalized losses show no such relation (raw R^2 at least 0.2 below)", "no relation",
-          f"raw R^2 {raw_fit['R^2']:.3f} vs {norm_fit['R^2']:.4f}", raw_fit["R^2"] <= norm_fit["R^2"] - 0.2),
-    Claim("Random-label nets have normalized loss near ln 10 (within 0.05)", "about 2.3026",
-          f"|L - ln 10| = {random_gap:.1e}", random_gap <= 0.05),
-    Claim("Test error is monotone in the normalized loss (Spearman rho >= 0.9)", "monotone",
-          f"rho = {rho_error:.2f}", rho_error >= 0.9),
+    Claim(claim="Equal train loss, different test loss (max/min test loss >= 1.5)",
+          paper="test loss varies widely", measured=f"{spread:.2f}x over {len(true_runs)} runs",
+          held=spread >= 1.5,
+          test="held if, among the true-label runs stopped at the same train loss, the "
+               "largest test loss is at least 1.5 times the smallest"),
+    Claim(claim="Normalized train loss predicts normalized test loss linearly "
+                "(R^2 >= 0.95)",
+          paper="slope 0.9642, intercept 0.0844, R^2 0.9999, RMSE 6.98e-5",
+          measured=norm_measured, held=norm_fit["R^2"] >= 0.95,
+          test=f"held if a least-squares line through the {len(table)} runs' "
+               "(normalized train, normalized test) losses has R^2 >= 0.95",
+          null=f"the same losses paired at random pass with probability {null_r2:.3f} "
+               "(2,000 permutations)"),
+    Claim(claim="The unnormalized losses show no such relation "
+                "(raw R^2 at least 0.2 below)",
+          paper="no relation", measured=f"raw R^2 {raw_fit['R^2']:.3f} vs {norm_fit['R^2']:.4f}",
+          held=raw_fit["R^2"] <= norm_fit["R^2"] - 0.2,
+          test="held if the same line through the raw losses has an R^2 at least "
+               "0.2 below the normalized one"),
+    Claim(claim="Random-label nets have normalized loss near ln 10 (within 0.05)",
+          paper="about 2.3026", measured=f"|L - ln 10| = {random_gap:.1e}",
+          held=random_gap <= 0.05,
+          test="held if the random-label network's normalized test loss is within "
+               "0.05 nats of ln 10, the loss of equal logits"),
+    Claim(claim="Test error is monotone in the normalized loss (Spearman rho >= 0.9)",
+          paper="monotone", measured=f"rho = {rho_error:.2f}", held=rho_error >= 0.9,
+          test=f"held if Spearman's rho between normalized test loss and test error "
+               f"over the {len(table)} runs is at least 0.9",
+          null=f"a random pairing passes with probability {null_rho:.3f} "
+               "(2,000 permutations)"),
 ]
-scorecard(claims, SCALE)
+scorecard(claims, SCALE, chapter=2)
 
 # %% [markdown]
 # ## Summary
@@ -284,7 +312,7 @@ scorecard(claims, SCALE)
 #
 # :::{admonition} Solution
 # :class: dropdown
-# `for t in (10 * cfg.target_train_loss, cfg.target_train_loss / 10): sweep.run_sweep(train.train_run, [dict(base, init_std=s, target_train_loss=t) for s in cfg.init_stds], name="ch2-ex1")`, then `linear_fit` on the final normalized losses.
+# `for t in (10 * cfg.target_train_loss, cfg.target_train_loss / 10): sweep.run_sweep(train.run_record, [base.replace(init_std=s, target_train_loss=t) for s in cfg.init_stds], name="ch2-ex1")`, then `linear_fit` on the final normalized losses.
 # The normalized points move along the line as training goes on (the deficit grows for train and test together), so the fit stays good; what breaks it is mixing runs stopped at very different points, which the raw loss would hide.
 # :::
 #

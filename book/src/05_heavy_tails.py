@@ -94,34 +94,27 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from helpers import data, models, plots, scale, sweep, train
-from helpers.metrics import esd
+from helpers import data, models, plots, scale, settings, sweep, train, zoo
+from helpers.metrics import esd, rank
 from helpers.report import Claim, fmt_pct, glue, scorecard
 
-SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or set e.g. SCALE = "paper"
+SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.heavy_tails(SCALE)
+settings.use_fixed_threads()  # one torch thread, as in every sweep: same numbers
 plots.set_theme()
 dataset = data.load_dataset(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test)
 print(cfg.scale, "scale:", dataset, f"| zoo of {len(cfg.zoo())} models |",
       "device:", train.pick_device())
 
 # %% [markdown]
-# Each network of this chapter is one call to `train.train_run_esd`, cached by `sweep.run_sweep`.
+# Each network of this chapter is one `train.RunSpec`, trained and analyzed by `zoo.train_and_analyze` and cached by `sweep.run_sweep`.
 # It builds the network with a seed, trains it with SGD (momentum 0.9) for a fixed {glue:text}`ch5_epochs` epochs, and then analyzes the spectra of its weights with `esd.analyze`, which sees the weights and nothing else.
 # Layers with fewer than {glue:text}`ch5_min_evals` eigenvalues are skipped, so every ESD below has at least that many.
 
 # %%
-def zoo_point(setting: dict) -> dict:
-    """train.train_run_esd's arguments for one setting of the zoo (see cfg.zoo())."""
-    return dict(dataset=cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test,
-                architecture=cfg.architecture, model_kwargs=cfg.model_kwargs(setting["width"]),
-                lr=setting["lr"], batch_size=setting["batch_size"], max_epochs=cfg.max_epochs,
-                p=setting["p"], weight_decay=setting["weight_decay"], min_evals=cfg.min_evals,
-                seed=cfg.seed)
-
-
 base_setting = cfg.zoo()[0]
 print(base_setting)
+print(cfg.point(base_setting))  # the run (a train.RunSpec) and the ESD settings
 
 # %% tags=remove-cell
 glue("ch5_epochs", cfg.max_epochs)
@@ -134,12 +127,12 @@ glue("ch5_min_evals", cfg.min_evals)
 # Each panel shows the histogram on log-log axes, the Marchenko–Pastur density of a random matrix with the same shape and the same Frobenius norm ($\sigma^2 = \sum_i \lambda_i / NM$), its edge $\lambda_+$, and the power law fitted to the tail from $x_{\min}$ (drawn as its share of the whole density).
 
 # %%
-base = sweep.run_sweep(train.train_run_esd, [zoo_point(base_setting)], name="ch5-zoo")[0]
+base = sweep.run_sweep(zoo.train_and_analyze, [cfg.point(base_setting)], name="ch5-zoo")[0]
 init_model = models.build(cfg.architecture, dataset.input_shape, dataset.num_classes,
                           seed=cfg.seed, **cfg.model_kwargs(cfg.width))  # base, untrained
-layer = base["esd"][-1]  # the last analyzed layer of the trained base network
+layer = base.esd[-1]  # the last analyzed layer of the trained base network
 spectra = {"at initialization": esd.layer_eigenvalues(init_model, cfg.min_evals),
-           "after training": base["eigenvalues"]}
+           "after training": base.eigenvalues}
 spectra = {k: np.asarray(v[layer["name"]]) for k, v in spectra.items()}
 n, m, nm = layer["N"], layer["M"], layer["N"] * layer["M"] * layer["slices"]
 fits = {k: esd.power_law_fit(v[v > esd.EVALS_THRESH]) for k, v in spectra.items()}
@@ -202,10 +195,12 @@ glue("ch5_tail_trained", fits["after training"].num_tail)
 # For each one we compute $\hat\alpha$ and the norms from the weights, then look up the test accuracy that training recorded.
 
 # %%
-zoo = cfg.zoo()
-runs = sweep.run_sweep(train.train_run_esd, [zoo_point(z) for z in zoo], name="ch5-zoo")
-table = pd.DataFrame([dict(z, test_acc=r["history"]["test_acc"][-1], **r["esd_summary"])
-                      for z, r in zip(zoo, runs) if r["esd_summary"]])  # none if diverged
+settings_zoo = cfg.zoo()
+runs = sweep.run_sweep(zoo.train_and_analyze, [cfg.point(z) for z in settings_zoo],
+                       name="ch5-zoo", n_jobs=-1)
+table = pd.DataFrame([dict(z, test_acc=r.history.test_acc[-1], **r.esd_summary)
+                      for z, r in zip(settings_zoo, runs)
+                      if r.esd_summary])  # none if diverged
 metrics = {"alpha_hat": r"weighted alpha $\hat\alpha$", "alpha": r"mean $\alpha$",
            "log_norm": "log norm", "log_spectral_norm": "log spectral norm",
            "stable_rank": "stable rank"}
@@ -223,7 +218,7 @@ print(f"{len(table)} of {len(runs)} models analyzed; {len(runs) - len(table)} di
 pd.Series(rho, name="Spearman ρ with test accuracy").rename(metrics).round(2).to_frame()
 
 # %% tags=remove-cell
-glue("ch5_n_models", len(zoo))
+glue("ch5_n_models", len(settings_zoo))
 glue("ch5_rho_alpha_hat", f"{rho['alpha_hat']:.2f}")
 glue("ch5_rho_alpha", f"{rho['alpha']:.2f}")
 glue("ch5_rho_log_norm", f"{rho['log_norm']:.2f}")
@@ -259,7 +254,7 @@ glue("ch5_base_acc", fmt_pct(table.test_acc.iloc[0]))
 # Here are the exponents of every analyzed layer in the zoo.
 
 # %%
-layers = pd.DataFrame([dict(l, **z) for z, r in zip(zoo, runs) for l in r["esd"]])
+layers = pd.DataFrame([dict(l, **z) for z, r in zip(settings_zoo, runs) for l in r.esd])
 in_range = layers["alpha"].between(2, 4)
 fig, ax = plt.subplots(figsize=(6, 3.3))
 ax.hist(layers["alpha"], bins=np.arange(1, max(7, layers["alpha"].max()) + 0.25, 0.25))
@@ -294,11 +289,17 @@ glue("ch5_range_verdict", "these small networks already have exponents in the pa
 
 # %%
 batch = table[table.varied.isin(["base", "batch_size"])].sort_values("batch_size")
-steps_points = [dict(zoo_point(dict(base_setting, batch_size=b)),
-                     max_epochs=max(1, cfg.max_epochs * b // cfg.batch_size))
-                for b in batch["batch_size"]]  # equal steps: epochs scale with the batch size
-equal_steps = sweep.run_sweep(train.train_run_esd, steps_points, name="ch5-zoo")
-batch["alpha (equal steps)"] = [r["esd_summary"]["alpha"] for r in equal_steps]
+def equal_steps_point(b):
+    """The base model at batch size ``b`` with as many SGD steps as the base model."""
+    point = cfg.point(dict(base_setting, batch_size=b))
+    epochs = max(1, cfg.max_epochs * b // cfg.batch_size)  # epochs scale with the batch
+    return dict(point, run=point["run"].replace(max_epochs=epochs))
+
+
+steps_points = [equal_steps_point(b) for b in batch["batch_size"]]
+equal_steps = sweep.run_sweep(zoo.train_and_analyze, steps_points, name="ch5-zoo",
+                              n_jobs=-1)
+batch["alpha (equal steps)"] = [r.esd_summary["alpha"] for r in equal_steps]
 fig, ax = plt.subplots(figsize=(6, 3.3))
 ax.plot(batch["batch_size"], batch["alpha"], marker="s", color="k", label="equal epochs")
 ax.plot(batch["batch_size"], batch["alpha (equal steps)"], marker="^", color="0.55",
@@ -415,30 +416,57 @@ measured = {
            f"{len(table)} models)",
     "pretrained": f"skipped ({skipped})" if skipped else
                   ", ".join(f"{s}: ρ = {v:.2f}" for s, v in rho_series.items())}
+rho_of = lambda x, y: spearmanr(x, y).statistic
+null_zoo = rank.permutation_pass_rate(table["alpha_hat"], table["test_acc"], rho_of,
+                                      lambda r: r <= -0.5)
+null_batch = rank.permutation_pass_rate(batch["batch_size"], batch["alpha"], rho_of,
+                                        lambda r: r >= 0.8)
+pretrained_test = ("held if Spearman's rho between α-hat and top-1 accuracy is at most "
+                   "-0.8 within every architecture series")
 claims = [
-    Claim("A random layer's ESD is Marchenko–Pastur (KS D < 0.05, λ_max within 10% of λ+)",
-          "random-like phase: MP bulk, no tail", measured["mp"],
-          mp_ks < 0.05 and abs(edge_init - 1) <= 0.10),
-    Claim("Training grows a heavy tail (λ_max >= 2 λ+ of a same-norm random matrix, α < 6)",
-          "trained layers: power-law tails beyond the MP bulk", measured["tail"],
-          edge_trained >= 2 and trained_fit.alpha < 6),
-    Claim("Smaller α-hat, higher test accuracy (Spearman ρ <= -0.5 over the zoo)",
-          "near-linear within VGG and ResNet series", measured["zoo"],
-          rho["alpha_hat"] <= -0.5),
-    Claim("Most layers have 2 <= α <= 4 (more than half)", "most of ~7,500 ImageNet layers",
-          f"{fmt_pct(share_2_4)} of {len(layers)} layers", share_2_4 > 0.5),
-    Claim("Smaller batches, heavier tails at equal epochs (ρ(batch size, mean α) >= 0.8)",
-          "smaller batch, smaller α (Martin & Mahoney 2021)",
-          f"ρ = {rho_batch:.2f} (equal steps: {rho_steps:.2f}; {len(batch)} batch sizes)",
-          rho_batch >= 0.8),
-    Claim("α-hat tracks top-1 of pretrained models within a series (ρ <= -0.8 in each)",
-          "VGG and ResNet series, ImageNet", measured["pretrained"],
-          skipped is None and bool((rho_series <= -0.8).all())),
+    Claim(claim="A random layer's ESD is Marchenko–Pastur "
+                "(KS D < 0.05, λ_max within 10% of λ+)",
+          paper="random-like phase: MP bulk, no tail", measured=measured["mp"],
+          held=mp_ks < 0.05 and abs(edge_init - 1) <= 0.10,
+          test="held if the untrained layer's eigenvalues are within a "
+               "Kolmogorov-Smirnov distance of 0.05 of the Marchenko-Pastur law of "
+               "the same shape and norm, and its largest is within 10% of the edge"),
+    Claim(claim="Training grows a heavy tail "
+                "(λ_max >= 2 λ+ of a same-norm random matrix, α < 6)",
+          paper="trained layers: power-law tails beyond the MP bulk",
+          measured=measured["tail"], held=edge_trained >= 2 and trained_fit.alpha < 6,
+          test="held if the trained layer's largest eigenvalue is at least twice the "
+               "edge of a random matrix of the same shape and norm, and its fitted "
+               "α is below 6 (weightwatcher's bound for an under-trained layer)"),
+    Claim(claim="Smaller α-hat, higher test accuracy (Spearman ρ <= -0.5 over the zoo)",
+          paper="near-linear within VGG and ResNet series", measured=measured["zoo"],
+          held=rho["alpha_hat"] <= -0.5,
+          test=f"held if Spearman's rho between α-hat and test accuracy over the "
+               f"{len(table)} zoo models is at most -0.5",
+          null=f"the same values paired at random pass with probability "
+               f"{null_zoo:.3f} (2,000 permutations)"),
+    Claim(claim="Most layers have 2 <= α <= 4 (more than half)",
+          paper="most of ~7,500 ImageNet layers",
+          measured=f"{fmt_pct(share_2_4)} of {len(layers)} layers", held=share_2_4 > 0.5,
+          test="held if more than half of the analyzed layers of the zoo have a "
+               "fitted α between 2 and 4"),
+    Claim(claim="Smaller batches, heavier tails at equal epochs "
+                "(ρ(batch size, mean α) >= 0.8)",
+          paper="smaller batch, smaller α (Martin & Mahoney 2021)",
+          measured=f"ρ = {rho_batch:.2f} (equal steps: {rho_steps:.2f}; "
+                   f"{len(batch)} batch sizes)",
+          held=rho_batch >= 0.8,
+          test=f"held if Spearman's rho between batch size and mean α over the "
+               f"{len(batch)} batch sizes is at least 0.8",
+          null=f"a random order of the same α passes with probability "
+               f"{null_batch:.3f}"),
+    Claim(claim="α-hat tracks top-1 of pretrained models within a series "
+                "(ρ <= -0.8 in each)",
+          paper="VGG and ResNet series, ImageNet", measured=measured["pretrained"],
+          held=None if skipped else bool((rho_series <= -0.8).all()),
+          test=pretrained_test, reason=skipped),
 ]
-card = scorecard(claims, SCALE)
-if skipped:  # a third verdict: not measured in this run
-    card.loc[claims[-1].claim, "held?"] = "skipped"
-card
+scorecard(claims, SCALE, chapter=5)
 
 # %% [markdown]
 # ## Summary
@@ -476,7 +504,7 @@ card
 #
 # :::{admonition} Solution
 # :class: dropdown
-# `points = [dict(zoo_point(base_setting), max_epochs=e) for e in (1, 3, 10, 30, 60)]`, `runs = sweep.run_sweep(train.train_run_esd, points, name="ch5-ex3")`, then read `r["esd_summary"]["alpha"]`, `r["esd_summary"]["alpha_hat"]` and `r["history"]["test_acc"][-1]` from each run.
+# `point = cfg.point(base_setting)`, `points = [dict(point, run=point["run"].replace(max_epochs=e)) for e in (1, 3, 10, 30, 60)]`, `runs = sweep.run_sweep(zoo.train_and_analyze, points, name="ch5-ex3")`, then read `r.esd_summary["alpha"]`, `r.esd_summary["alpha_hat"]` and `r.history.test_acc[-1]` from each run.
 # The mean $\alpha$ falls steadily, from a near-random value after one epoch into the 2–4 range, while the test accuracy climbs, the paper's reading of $\alpha$.
 # $\hat\alpha$ does not follow: $\lambda_{\max}$ grows during training, and its logarithm outweighs the falling $\alpha$, so $\hat\alpha$ rises as the network improves.
 # :::

@@ -76,12 +76,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from helpers import plots, scale, sweep, train, zoo
+from helpers import plots, scale, settings, sweep, train, zoo
 from helpers.metrics import rank
 from helpers.report import Claim, fmt_pct, glue, scorecard
 
-SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or set e.g. SCALE = "paper"
+SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.measure_zoo(SCALE)
+settings.use_fixed_threads()  # one torch thread, as in every sweep: same numbers
 plots.set_theme()
 points = cfg.points()
 DEVICE = train.pick_device()
@@ -108,7 +109,7 @@ glue("ch6_max_epochs", cfg.max_epochs)
 
 # %% [markdown]
 # Each model is one call to `zoo.train_and_measure`, a point of a `sweep.run_sweep`: trained once, then cached on disk, so that a second run of this notebook (or a run interrupted halfway) trains nothing it already has.
-# The points are independent and seeded, so `n_jobs=-1` trains them in parallel, one per CPU core, with results identical to a serial run.
+# The points are independent and seeded, and every point runs with the same single torch thread, so `n_jobs=-1` trains them in parallel, one per CPU core, with results bit-identical to a serial run.
 # On a GPU the models train one at a time on the device.
 # To spread a bigger zoo over a cluster, wrap the same call in `joblib.parallel_config(backend="dask")` (see the README).
 
@@ -212,14 +213,13 @@ print(noise_sentence)
 # Several measures are searches that can stop short: the power iteration can run out of iterations, and the bisections can find that even the largest $\sigma$, box or radius they try is tolerated (then the value is a bound, and tied models rank as ties); the line printed first counts how often that happened.
 
 # %%
-details = pd.DataFrame([r["details"] for r, ok in zip(results, table["reached"]) if ok])
+details = pd.DataFrame([r.details for r in results if r.reached])
 print(f"Hessian power iteration converged on {int(details['hessian_converged'].sum())} of {len(details)} models; "
       f"PAC-Bayes σ' at the search cap: {int(details['pac_bayes_sharpness_capped'].sum())} (isotropic), "
       f"{int(details['pac_bayes_mag_sharpness_capped'].sum())} (magnitude-aware); worst-case α' at the cap: "
       f"{int(details['worst_case_sharpness_capped'].sum())} and {int(details['worst_case_mag_sharpness_capped'].sum())}; "
       f"basin radii at the search cap: {int(details['basin_radii_capped'].sum())} of {cfg.n_directions * len(details)}")
-measure_seconds = pd.DataFrame([r["measure_seconds"] for r, ok in zip(results, table["reached"]) if ok])
-measure_seconds["log_norm"] = measure_seconds["alpha_hat"]  # one ESD analysis gives both
+measure_seconds = pd.DataFrame([r.measure_seconds for r in results if r.reached])
 measures = pd.DataFrame([{"measure": m.label, "source": m.source, "claimed direction": "larger, larger gap"
                           if m.sign > 0 else "larger, smaller gap", "computed as": m.description,
                           "seconds per model": measure_seconds[m.name].mean()} for m in zoo.MEASURES])
@@ -239,8 +239,7 @@ for ax, m in zip(axes.flat, zoo.MEASURES):
         ax.scatter(group[m.name], group["gap"], s=14, color=color, label=f"depth {depth}")
     tau = rank.kendall_tau(m.sign * reached[m.name], reached["gap"])
     ax.set_title(f"{m.label}\nτ = {tau:+.2f}", fontsize=9)
-    ax.set_xscale("log" if m.name in ("mean_gsnr", "hessian_top_eigenvalue", "pac_bayes_sharpness",
-                                      "pac_bayes_mag_sharpness", "num_parameters") else "linear")
+    ax.set_xscale(m.axis)
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # log axes: label the decades only
     ax.tick_params(labelsize=7)
 for ax in axes[:, 0]:
@@ -322,9 +321,8 @@ plt.show()
 psi = value["Psi"]
 rank_of = {m: i + 1 for i, m in enumerate(order)}
 ci_psi = ci.xs("Psi", level="statistic")
-sharpness = ["pac_bayes_sharpness", "pac_bayes_mag_sharpness", "worst_case_sharpness", "worst_case_mag_sharpness"]
-perturbation = sharpness + ["basin_radius"]
-norm_based = ["log_spectral_norm_product", "log_path_norm", "log_norm", "distance_from_init"]
+sharpness = zoo.family("sharpness")  # Jiang et al.'s PAC-Bayes and worst-case measures
+norm_based = zoo.family("norm")
 knobs = [h for h in ("lr", "batch_size") if h in varied]  # how the models were trained, at fixed architecture
 best = order[0]
 
@@ -366,7 +364,7 @@ sentences = {
             f"of {len(order)}" + (
                 f"; along the training knobs ({' and '.join(pretty[h] for h in knobs)}) their mean ψ is "
                 f"{value.loc[norm_based, knobs].to_numpy().mean():+.2f}, against "
-                f"{value.loc[perturbation, knobs].to_numpy().mean():+.2f} for the {len(perturbation)} perturbation measures."
+                f"{value.loc[sharpness, knobs].to_numpy().mean():+.2f} for the {len(sharpness)} sharpness measures."
                 if knobs else "."),
     "params": f"The parameter count has an overall τ of {value.loc['num_parameters', 'tau']:+.2f}"
               + (f" and {psi_list('num_parameters', architecture)}" if architecture else "")
@@ -470,25 +468,56 @@ glue("ch6_takeaway_params", f"more parameters went with a smaller gap (τ = {par
 # The verdicts are computed from the ranking above, with the threshold stated in the claim.
 
 # %%
+from math import comb
+
 third = int(np.ceil(len(order) / 3))
 norm_ranks = sorted(rank_of[m] for m in norm_based)
+# under a random ranking of the measures: how often would rows 1 and 4 pass?
+n_measures, n_sharp = len(order), len(sharpness)
+null_top_third = 1 - comb(n_measures - n_sharp, third) / comb(n_measures, third)
+null_norms_below = n_sharp / (n_sharp + len(norm_based))
 claims = [
-    Claim(f"A sharpness measure (PAC-Bayes or worst-case) ranks in the top third by Ψ (rank <= {third})",
-          "sharpness / PAC-Bayes measures rank best", f"rank {rank_of[sharp_best]} ({labels[sharp_best]})",
-          rank_of[sharp_best] <= third),
-    Claim("Gradient noise predicts the gap (here the GSNR of Ch. 3, a proxy: Ψ > 0, interval above 0)",
-          "gradient-noise measures do well", stats("mean_gsnr"), bool(ci_psi.loc["mean_gsnr", "low"] > 0)),
-    Claim("The spectral-norm product fails (Ψ <= 0 or its interval includes 0)",
-          "spectral norm fails, often negative", stats("log_spectral_norm_product"),
-          bool(ci_psi.loc["log_spectral_norm_product", "low"] <= 0)),
-    Claim("Norm-based measures rank below sharpness (every one below the best sharpness measure)",
-          "norm-based measures perform poorly", f"norm-based ranks {norm_ranks}; best sharpness rank {rank_of[sharp_best]}",
-          all(rank_of[m] > rank_of[sharp_best] for m in norm_based)),
-    Claim("The parameter count does not predict the gap (Ψ <= 0.1)",
-          "number of parameters fails (Zhang et al. 2017)", stats("num_parameters"),
-          bool(psi["num_parameters"] <= 0.1)),
+    Claim(claim=f"A sharpness measure (PAC-Bayes or worst-case) ranks in the top third "
+                f"by Ψ (rank <= {third})",
+          paper="sharpness / PAC-Bayes measures rank best",
+          measured=f"rank {rank_of[sharp_best]} ({labels[sharp_best]})",
+          held=rank_of[sharp_best] <= third,
+          test=f"held if the best of the {n_sharp} sharpness measures is among the "
+               f"top {third} of {n_measures} by Ψ",
+          null=f"a random ranking passes with probability {null_top_third:.2f} "
+               f"(1 - C({n_measures - n_sharp}, {third}) / C({n_measures}, {third})): "
+               "this row tests little"),
+    Claim(claim="Gradient noise predicts the gap (here the GSNR of Ch. 3, a proxy: "
+                "Ψ > 0, interval above 0)",
+          paper="gradient-noise measures do well", measured=stats("mean_gsnr"),
+          held=bool(ci_psi.loc["mean_gsnr", "low"] > 0),
+          test="held if the lower end of the 95% bootstrap interval of the GSNR's Ψ is "
+               "above 0", interval=stats("mean_gsnr")),
+    Claim(claim="The spectral-norm product fails (Ψ <= 0 or its interval includes 0)",
+          paper="spectral norm fails, often negative",
+          measured=stats("log_spectral_norm_product"),
+          held=bool(ci_psi.loc["log_spectral_norm_product", "low"] <= 0),
+          test="held if the lower end of the 95% bootstrap interval of its Ψ is at or "
+               "below 0; a measure of pure noise passes it too",
+          interval=stats("log_spectral_norm_product")),
+    Claim(claim="Norm-based measures rank below sharpness "
+                "(every one below the best sharpness measure)",
+          paper="norm-based measures perform poorly",
+          measured=f"norm-based ranks {norm_ranks}; best sharpness rank {rank_of[sharp_best]}",
+          held=all(rank_of[m] > rank_of[sharp_best] for m in norm_based),
+          test=f"held if all {len(norm_based)} norm-based measures rank below the best "
+               "sharpness measure by Ψ",
+          null=f"a random ranking passes with probability {null_norms_below:.2f} "
+               f"({n_sharp} / {n_sharp + len(norm_based)}: the best of these "
+               f"{n_sharp + len(norm_based)} must be a sharpness measure)"),
+    Claim(claim="The parameter count does not predict the gap (Ψ <= 0.1)",
+          paper="number of parameters fails (Zhang et al. 2017)",
+          measured=stats("num_parameters"), held=bool(psi["num_parameters"] <= 0.1),
+          test="held if the parameter count's Ψ is at most 0.1; its ψ is exactly 0 for "
+               "every hyperparameter that does not change the architecture",
+          interval=stats("num_parameters")),
 ]
-scorecard(claims, SCALE)
+scorecard(claims, SCALE, chapter=6)
 
 # %% [markdown]
 # ## Summary
@@ -513,7 +542,7 @@ scorecard(claims, SCALE)
 # The lesson is Jiang et al.'s: a correlation over a zoo mixes every hyperparameter's effect, and only the granulated score isolates one.
 # :::
 #
-# 2. **How much noise is "sharp"?** Jiang et al. tolerate an increase of 0.1 in the training error. Rebuild the models with the smallest and the largest gap with `zoo.trained_model(**point)`, and compute `landscape.pac_bayes_sigma(model, X, y, max_deviation=d, magnitude_aware=True)` for `d` in 0.02, 0.05, 0.1 and 0.2 on the first `cfg.measure_samples` training samples. Does the order of the two models depend on `d`?
+# 2. **How much noise is "sharp"?** Jiang et al. tolerate an increase of 0.1 in the training error. Rebuild the models with the smallest and the largest gap with `train.run(point["run"])`, and compute `landscape.pac_bayes_sigma(model, X, y, max_deviation=d, magnitude_aware=True)` for `d` in 0.02, 0.05, 0.1 and 0.2 on the first `cfg.measure_samples` training samples. Does the order of the two models depend on `d`?
 #
 # :::{admonition} Solution
 # :class: dropdown
@@ -524,7 +553,7 @@ scorecard(claims, SCALE)
 # X, y = dataset.x_train[:cfg.measure_samples], dataset.y_train[:cfg.measure_samples]
 # for i in (reached.gap.idxmin(), reached.gap.idxmax()):
 #     point = points[table.index[table.reached][i]]
-#     model, _ = zoo.trained_model(**point)
+#     model = train.run(point["run"]).model
 #     print(reached.gap[i], [landscape.pac_bayes_sigma(model, X, y, max_deviation=d, magnitude_aware=True).sigma
 #                            for d in (0.02, 0.05, 0.1, 0.2)])
 # ```
@@ -538,25 +567,28 @@ scorecard(claims, SCALE)
 # :class: dropdown
 # ```python
 # import math, torch
-# from helpers import data
-# dataset = data.load_dataset(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test)
-# margins = []
-# for i in table.index[table.reached]:
-#     model, _ = zoo.trained_model(**points[i])
-#     device = next(model.parameters()).device
+# from helpers import train
+# from helpers.metrics import norms
+#
+# def normalized_margin(c):  # c: a zoo.MeasureContext (the run, its data, the settings)
 #     with torch.no_grad():  # in chunks: at paper scale the train set is 50,000 images
-#         logits = torch.cat([model.eval()(x.to(device)) for x in dataset.x_train.split(4096)])
-#     y = dataset.y_train.to(device)
-#     true = logits.gather(1, y[:, None])[:, 0]
-#     other = logits.scatter(1, y[:, None], float("-inf")).max(1).values
-#     margins.append(torch.quantile(true - other, 0.1).item() / math.exp(table.log_spectral_norm_product[i] / 2))
-# reached["normalized_margin"] = margins
+#         logits = torch.cat([c.model.eval()(x) for x in c.x.split(4096)])
+#     true = logits.gather(1, c.y[:, None])[:, 0]
+#     other = logits.scatter(1, c.y[:, None], float("-inf")).max(1).values
+#     spectral = norms.log_spectral_norm_product(c.model)
+#     return torch.quantile(true - other, 0.1).item() / math.exp(spectral / 2)
+#
+# margin = zoo.Measure(name="normalized_margin", label="normalized margin", source="Bartlett et al. 2017",
+#                      sign=-1, family="margin", axis="linear", description="10th-percentile margin / spectral product",
+#                      compute=normalized_margin)
+# reached["normalized_margin"] = [zoo.measure_model(train.run(points[i]["run"]), cfg.settings(), [margin])[0]["normalized_margin"]
+#                                 for i in table.index[table.reached]]
 # rank.rank_measures(reached, {"normalized_margin": -1}, "gap", varied)
 # ```
 # This retrains every model (about as long as the zoo took). Dividing by the spectral product removes the trivial effect of the weights' scale on the margin; whether what remains predicts the gap better than the plain spectral product is what its $\psi$ row shows.
 # :::
 #
-# 4. **Label noise as a sixth hyperparameter.** Jiang et al. kept their labels clean. Add label noise as a sixth axis, `points_noisy = [dict(p, label_noise=q) if q else p for p in points for q in (0.0, 0.1)]`, train it with `sweep.run_sweep(zoo.train_and_measure, points_noisy, "measure-zoo", n_jobs=-1)` (the clean half is already cached: its points are the zoo's own), and rank with `varied + ["label_noise"]`. What happens to the number of models that reach the target, to the gaps, and to the ranking?
+# 4. **Label noise as a sixth hyperparameter.** Jiang et al. kept their labels clean. Add label noise as a sixth axis, `points_noisy = [cfg.point(label_noise=q, **h) for h in cfg.grid() for q in (0.0, 0.1)]`, train it with `sweep.run_sweep(zoo.train_and_measure, points_noisy, "measure-zoo", n_jobs=-1)` (the clean half is already cached: its points are the zoo's own), and rank with `varied + ["label_noise"]`. What happens to the number of models that reach the target, to the gaps, and to the ranking?
 #
 # :::{admonition} Solution
 # :class: dropdown

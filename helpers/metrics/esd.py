@@ -29,6 +29,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..safety import check_model
+
 EVALS_THRESH = 1e-5  # weightwatcher's numerical zero: smaller eigenvalues are not fitted
 _KS_BLOCK = 2 ** 18  # entries of one block of the (candidates x eigenvalues) KS table (2 MiB)
 COLUMNS = ("name", "kind", "N", "M", "slices", "num_evals", "lambda_max", "alpha", "alpha_weighted",
@@ -63,8 +65,7 @@ def layer_matrices(model: nn.Module) -> list[LayerMatrices]:
     Linear gives W; Conv1d (out, in, k) gives its k slices W[:, :, i]; Conv2d (out, in, kh, kw)
     its kh*kw slices W[:, :, i, j]. Each slice is transposed if needed so that N >= M.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     layers = []
     for name, module in model.named_modules():
         kind = next((k for cls, k in _KINDS if isinstance(module, cls)), None)

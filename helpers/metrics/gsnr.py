@@ -31,7 +31,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from ..safety import LossFn, check_mean_reduction, check_model, check_xy, eval_mode, model_device
+
 _VMAP_BUDGET = 2 ** 24  # per-sample gradient entries held at once on the torch.func path (64 MB)
 
 
@@ -79,56 +80,10 @@ class GradientMoments:
 
 # --- checks and small utilities -------------------------------------------------------------
 
-def _check_data(model: nn.Module, X, y, n_min: int = 2, name: str = "X") -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    for arg, value in ((name, X), ("y", y)):
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{arg} must be a torch.Tensor, got {type(value).__name__}")
-    if len(X) != len(y):
-        raise ValueError(f"{name} and y must hold the same number of samples, "
-                         f"got {len(X)} and {len(y)}")
-    if len(X) < n_min:
-        why = " (a variance needs two)" if n_min == 2 else ""
-        raise ValueError(f"{name} must hold at least {n_min} samples{why}, got {len(X)}")
-
-
 def _check_positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
-
-
-class _Mode:
-    """Put every module in train or eval mode for a while; then give each its own mode back."""
-
-    def __init__(self, model: nn.Module, training: bool = False):
-        self.model, self.training = model, training
-        self.modes = {m: m.training for m in model.modules()}
-
-    def __enter__(self):
-        self.model.train(self.training)  # eval: no dropout, BatchNorm on running statistics
-
-    def __exit__(self, *exc):
-        for module, mode in self.modes.items():
-            module.training = mode
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _check_mean_reduction(model, loss_fn: LossFn, xb, yb) -> None:
-    """The identity rescales by the batch size: refuse a loss that is not a per-sample mean."""
-    k = min(4, len(xb))
-    with torch.no_grad():
-        out = model(xb[:k])
-        batch = float(loss_fn(out, yb[:k]))
-        single = sum(float(loss_fn(out[i:i + 1], yb[i:i + 1])) for i in range(k)) / k
-    if not math.isclose(batch, single, rel_tol=1e-4, abs_tol=1e-7):
-        raise ValueError("loss_fn must return the mean of the per-sample losses over the batch "
-                         f"(reduction='mean'); on {k} samples it gave {batch:.6g} but the mean of "
-                         f"their single-sample losses is {single:.6g}")
 
 
 # --- which parameters take the Linear identity ------------------------------------------------
@@ -229,17 +184,20 @@ def gradient_moments(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torc
     (``requires_grad=False``) are left out. The model runs in eval mode on its own device; its
     modes, its ``.grad`` fields and the inputs are left as they were.
     """
-    _check_data(model, X, y)
+    check_model(model)
+    check_xy(X, y, min_samples=2, why="a variance needs two")
     chunk_size = _check_positive_int(chunk_size, "chunk_size")
     trainable = {k: p for k, p in model.named_parameters() if p.requires_grad}
     if not trainable:
         raise ValueError("model has no trainable parameters (all have requires_grad=False)")
-    device = _model_device(model)
+    device = model_device(model)
     acc = device if device.type != "mps" else torch.device("cpu")  # mps has no float64
     s1 = {k: torch.zeros(p.shape, dtype=torch.float64, device=acc) for k, p in trainable.items()}
     s2 = {k: torch.zeros_like(v) for k, v in s1.items()}
-    with _Mode(model):
-        _check_mean_reduction(model, loss_fn, X[:4].to(device), y[:4].to(device))
+    with eval_mode(model):
+        with torch.no_grad():
+            probe = model(X[:4].to(device))  # outputs on which to check the loss's reduction
+        check_mean_reduction(loss_fn, probe, y[:4].to(device))
         layers = _identity_layers(model, X[:1].to(device), trainable)
         by_identity = {k for own in layers.values() for k in own.values()}
         others = [k for k in trainable if k not in by_identity]
@@ -332,7 +290,8 @@ def _draw_pairs(len_train: int, len_test: int | None, n: int, g: torch.Generator
 
 
 def _check_osgr_args(model, X, y, X_test, y_test, n, pairs, lr) -> None:
-    _check_data(model, X, y, n_min=1)
+    check_model(model)
+    check_xy(X, y)
     n, pairs = _check_positive_int(n, "n"), _check_positive_int(pairs, "pairs")
     if (X_test is None) != (y_test is None):
         raise ValueError("X_test and y_test must be given together (or both left None)")
@@ -340,7 +299,7 @@ def _check_osgr_args(model, X, y, X_test, y_test, n, pairs, lr) -> None:
         raise ValueError(f"n must be at most len(X) // 2 = {len(X) // 2} to draw disjoint D "
                          f"and D' from one pool, got {n}")
     if X_test is not None:
-        _check_data(model, X_test, y_test, n_min=1, name="X_test")
+        check_xy(X_test, y_test, name="X_test")
         if n > min(len(X), len(X_test)):
             raise ValueError(f"n must be at most {min(len(X), len(X_test))} (the smaller pool), "
                              f"got {n}")
@@ -393,7 +352,7 @@ def osgr_measured(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     ~lr |g|^2. Pairs are vmapped, as many at a time as about 2^25 numbers allow.
     """
     _check_osgr_args(model, X, y, X_test, y_test, n, pairs, lr)
-    device = _model_device(model)
+    device = model_device(model)
     dtype = torch.float64 if device.type != "mps" else torch.float32
     cast = lambda t: t.to(device, dtype) if t.is_floating_point() else t.to(device)
     state = {k: cast(v.detach()) for k, v in [*model.named_parameters(), *model.named_buffers()]}
@@ -403,7 +362,7 @@ def osgr_measured(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     draws = [_draw_pairs(len(X), len_test, n, g) for _ in range(pairs)]
     X_te, y_te = (X, y) if X_test is None else (X_test, y_test)
     out = []
-    with _Mode(model):
+    with eval_mode(model):
         per_sample = _activation_size(model, X[:1].to(device))
         per_pair = 3 * (sum(v.numel() for v in free.values()) + 2 * n * per_sample)  # numbers
         step = max(1, min(pairs, 2 ** 25 // per_pair))
@@ -419,15 +378,10 @@ def osgr_measured(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
 
 # --- training with checkpoints ----------------------------------------------------------------
 
-def train_and_record(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor,
-                     record: Callable[[nn.Module], dict], at_steps: Iterable[int], *, lr: float,
-                     batch_size: int | None = None, seed: int = 0) -> list[dict]:
-    """Plain SGD (no momentum) on ``loss_fn``, calling ``record(model)`` after each step count in
-    ``at_steps`` (0: before training); the GD dynamics that Ch. 3 follows. ``batch_size`` None is
-    full-batch gradient descent. Frozen parameters (``requires_grad=False``) are not updated.
-    Returns one dict per checkpoint: ``{"step": s, **record(model)}``.
-    """
-    _check_data(model, X, y, n_min=1)
+def _check_train_args(model, X, y, at_steps, lr, batch_size) -> list[int]:
+    """The sorted checkpoints, after checking train_and_record's arguments."""
+    check_model(model)
+    check_xy(X, y)
     at = sorted(set(at_steps))
     if not at or not all(isinstance(s, int) and s >= 0 for s in at):
         raise ValueError(f"at_steps must be non-negative integers, got {list(at_steps)!r}")
@@ -435,27 +389,50 @@ def train_and_record(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torc
         _check_positive_int(batch_size, "batch_size")
     if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    device, g = _model_device(model), torch.Generator().manual_seed(seed)
+    return at
+
+
+def _batches(n: int, batch_size: int | None, g: torch.Generator):
+    """Endless index batches: the whole set every step (full batch), or shuffled epochs.
+
+    A permutation is drawn only when the previous epoch is used up, so the draws from ``g``
+    happen in the same order however far training goes.
+    """
+    while True:
+        yield from ([slice(None)] if batch_size is None else
+                    torch.randperm(n, generator=g).split(batch_size))
+
+
+def train_and_record(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor,
+                     record: Callable[[nn.Module], dict], at_steps: Iterable[int], *, lr: float,
+                     batch_size: int | None = None, seed: int = 0) -> list[dict]:
+    """Plain SGD (no momentum) on ``loss_fn``, calling ``record(model)`` after each step count in
+    ``at_steps`` (0: before training); the GD dynamics that Ch. 3 follows. ``batch_size`` None is
+    full-batch gradient descent. Frozen parameters (``requires_grad=False``) are not updated.
+    ``record`` sees the model in train mode; afterwards every submodule's mode is restored, also
+    when training diverges (FloatingPointError). Returns ``{"step": s, **record(model)}`` for
+    each checkpoint s.
+    """
+    at = _check_train_args(model, X, y, at_steps, lr, batch_size)
+    device, g = model_device(model), torch.Generator().manual_seed(seed)
     X, y = X.to(device), y.to(device)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
-    batches, step, records, modes = iter(()), 0, [], _Mode(model, training=True)
-    for target in at:
-        while step < target:
-            idx = next(batches, None)
-            if idx is None:  # a new epoch (full batch: the whole set every step)
-                batches = iter([slice(None)] if batch_size is None else
-                               torch.randperm(len(X), generator=g).split(batch_size))
-                idx = next(batches)
-            model.train()
-            loss = loss_fn(model(X[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-        if step and not torch.isfinite(loss):
-            raise FloatingPointError(f"training diverged (loss {float(loss)}) by step {step}; "
-                                     f"try a smaller lr (now {lr})")
-        records.append({"step": step, **record(model)})
-    opt.zero_grad(set_to_none=True)
-    modes.__exit__()
+    batches, step, records = _batches(len(X), batch_size, g), 0, []
+    with eval_mode(model, training=True):
+        try:
+            for target in at:
+                while step < target:
+                    model.train()  # record() may have switched modes
+                    idx = next(batches)
+                    loss = loss_fn(model(X[idx]), y[idx])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    step += 1
+                if step and not torch.isfinite(loss):
+                    raise FloatingPointError(f"training diverged (loss {float(loss.detach())}) by step "
+                                             f"{step}; try a smaller lr (now {lr})")
+                records.append({"step": step, **record(model)})
+        finally:
+            opt.zero_grad(set_to_none=True)  # no stale .grad left, diverged or not
     return records

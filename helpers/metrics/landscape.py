@@ -15,7 +15,6 @@ and the model's train/eval mode is restored. Everything is evaluated in eval mod
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -26,35 +25,17 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from ..safety import batched_loss_and_accuracy, check_model, check_xy, eval_mode, model_device
+
 Direction = Mapping[str, torch.Tensor]  # parameter name -> tensor of that parameter's shape
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module):
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def _named_params(model: nn.Module) -> dict[str, torch.Tensor]:
+    check_model(model)
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     if not params:
         raise ValueError("model has no trainable parameters")
     return params
-
-
-def _check_data(X: torch.Tensor, y: torch.Tensor) -> None:
-    if not (isinstance(X, torch.Tensor) and isinstance(y, torch.Tensor)):
-        raise TypeError(f"X and y must be torch tensors, got {type(X).__name__} and {type(y).__name__}")
-    if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"X and y must be non-empty with as many rows, got {len(X)} and {len(y)}")
 
 
 # --- directions and slices (Li et al. 2018, Sec. 4) -----------------------------------------
@@ -83,19 +64,6 @@ def filter_normalized_direction(model: nn.Module, seed: int = 0) -> dict[str, to
 def direction_dim(direction: Direction) -> int:
     """How many coordinates a direction moves: its non-zero entries (the basin's dimension)."""
     return int(sum(int((d != 0).sum()) for d in direction.values()))
-
-
-@torch.no_grad()
-def _evaluate(model, params, X, y, loss_fn, batch_size=4096) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` with ``params`` substituted (the model is untouched)."""
-    device, loss_sum, correct = _device(model), 0.0, 0
-    for i in range(0, len(X), batch_size):
-        xb, yb = X[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-        out = functional_call(model, params, (xb,))
-        loss_sum += float(loss_fn(out, yb)) * len(xb)
-        if out.ndim == 2 and out.shape[1] > 1:
-            correct += int((out.argmax(1) == yb).sum())
-    return loss_sum / len(X), correct / len(X)
 
 
 def _shifted(base: dict, directions: Sequence[Direction], steps: Sequence[float]) -> dict:
@@ -142,8 +110,9 @@ def loss_slice(model: nn.Module, directions, coords, X: torch.Tensor, y: torch.T
     """L(theta + a d1) over ``coords`` (one direction), or L(theta + a d1 + b d2) on the grid
     coords x coords (two directions): the filter-normalized slices of Li et al. (2018), Ch. 4.
     """
-    _check_data(X, y)
-    loss_fn = loss_fn or F.cross_entropy
+    check_model(model)
+    check_xy(X, y)
+    loss_fn = loss_fn or F.cross_entropy  # a batch mean: batched_loss_and_accuracy rescales it
     directions = [directions] if isinstance(directions, Mapping) else list(directions)
     if len(directions) not in (1, 2):
         raise ValueError(f"directions must be one direction or a sequence of 1 or 2, got {len(directions)}")
@@ -152,8 +121,8 @@ def loss_slice(model: nn.Module, directions, coords, X: torch.Tensor, y: torch.T
         raise ValueError("coords must be a non-empty 1-D array of finite step sizes")
     base = {n: p.detach() for n, p in _named_params(model).items()}
     grid = [(a,) for a in coords] if len(directions) == 1 else [(a, b) for a in coords for b in coords]
-    with _eval_mode(model):
-        values = [_evaluate(model, _shifted(base, directions, s), X, y, loss_fn) for s in grid]
+    values = [batched_loss_and_accuracy(model, X, y, loss_fn, params=_shifted(base, directions, s))
+              for s in grid]
     shape = (len(coords),) * len(directions)
     loss, acc = (np.array(v, dtype=float).reshape(shape) for v in zip(*values))
     return LossSlice(coords, loss, acc)
@@ -164,7 +133,7 @@ def loss_slice(model: nn.Module, directions, coords, X: torch.Tensor, y: torch.T
 def _first_order_graph(model, loss_fn, X, y):
     """The gradient of the loss with its graph kept, so each H v costs one more backward pass."""
     params = list(_named_params(model).values())
-    device = _device(model)
+    device = model_device(model)
     loss = (loss_fn or F.cross_entropy)(model(X.to(device)), y.to(device))
     grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
     pairs = [(p, g) for p, g in zip(params, grads) if g is not None and g.requires_grad]
@@ -208,10 +177,11 @@ def top_hessian_eigenvalue(model: nn.Module, loss_fn: Callable | None, X: torch.
     vector is Gaussian, drawn from ``seed``. Stops when the estimate changes by less than
     ``tol`` relative, |lambda_k - lambda_{k-1}| / (|lambda_{k-1}| + 1e-6) < tol (PyHessian's rule).
     """
-    _check_data(X, y)
+    check_model(model)
+    check_xy(X, y)
     if not (tol > 0 and isinstance(max_iter, int) and max_iter >= 1):
         raise ValueError(f"tol must be > 0 and max_iter a positive integer, got {tol!r}, {max_iter!r}")
-    with _eval_mode(model):
+    with eval_mode(model):
         params, grads = _first_order_graph(model, loss_fn, X, y)
         v = _random_like(params, torch.Generator().manual_seed(seed), rademacher=False)
         norm = torch.sqrt(_dot(v, v))
@@ -245,12 +215,13 @@ def hessian_trace(model: nn.Module, loss_fn: Callable | None, X: torch.Tensor, y
     Same loss and graph as ``top_hessian_eigenvalue``. Draws at least ``min_iter`` vectors and
     stops once the relative standard error is below ``tol``, or after ``max_iter``.
     """
-    _check_data(X, y)
+    check_model(model)
+    check_xy(X, y)
     if not (tol >= 0 and isinstance(max_iter, int) and 1 <= min_iter <= max_iter):
         raise ValueError(f"need tol >= 0 and integers 1 <= min_iter <= max_iter, "
                          f"got tol={tol!r}, min_iter={min_iter!r}, max_iter={max_iter!r}")
     g, samples = torch.Generator().manual_seed(seed), []
-    with _eval_mode(model):
+    with eval_mode(model):
         params, grads = _first_order_graph(model, loss_fn, X, y)
         for k in range(1, max_iter + 1):
             v = _random_like(params, g, rademacher=True)
@@ -304,22 +275,23 @@ def basin_radius(model: nn.Module, X: torch.Tensor, y: torch.Tensor, threshold: 
     ...), so r = 1 is a step as large as the weights, filter by filter. r is located on a grid
     of ``n_grid`` steps up to ``max_radius``, then refined by ``n_bisect`` bisections.
     """
-    _check_data(X, y)
+    check_model(model)
+    check_xy(X, y)
     if not (isinstance(n_directions, int) and n_directions >= 1 and max_radius > 0):
         raise ValueError(f"n_directions must be a positive integer and max_radius > 0, "
                          f"got {n_directions!r}, {max_radius!r}")
     loss_fn = loss_fn or F.cross_entropy
     base = {n: p.detach() for n, p in _named_params(model).items()}
-    with _eval_mode(model):
-        base_loss = _evaluate(model, base, X, y, loss_fn)[0]
-        if not base_loss < threshold:
-            raise ValueError(f"threshold ({threshold}) must exceed the loss at the minimum ({base_loss:.4g})")
-        radii, dims = [], set()
-        for i in range(n_directions):
-            d = filter_normalized_direction(model, seed + i)
-            dims.add(direction_dim(d))
-            loss_at = lambda r: _evaluate(model, _shifted(base, [d], [r]), X, y, loss_fn)[0]
-            radii.append(_first_crossing(loss_at, threshold, max_radius, n_grid, n_bisect))
+    base_loss = batched_loss_and_accuracy(model, X, y, loss_fn, params=base)[0]
+    if not base_loss < threshold:
+        raise ValueError(f"threshold ({threshold}) must exceed the loss at the minimum ({base_loss:.4g})")
+    radii, dims = [], set()
+    for i in range(n_directions):
+        d = filter_normalized_direction(model, seed + i)
+        dims.add(direction_dim(d))
+        loss_at = lambda r: batched_loss_and_accuracy(model, X, y, loss_fn,
+                                                      params=_shifted(base, [d], [r]))[0]
+        radii.append(_first_crossing(loss_at, threshold, max_radius, n_grid, n_bisect))
     return BasinRadii(np.array(radii), float(threshold), base_loss, max(dims), float(max_radius))
 
 
@@ -342,8 +314,10 @@ def log10_basin_volume(radii, dim: int) -> float:
 
 # --- the largest tolerated perturbation: shared by the two sharpness measures of Ch. 6 ----------
 
-def _check_tolerance_args(X, y, max_deviation, counts: dict, bracket, bracket_name: str) -> None:
-    _check_data(X, y)
+def _check_tolerance_args(model, X, y, max_deviation, counts: dict, bracket,
+                          bracket_name: str) -> None:
+    check_model(model)
+    check_xy(X, y)
     if not 0 < max_deviation < 1:
         raise ValueError(f"max_deviation must lie in (0, 1), got {max_deviation!r}")
     if not all(isinstance(v, int) and v >= 1 for v in counts.values()):
@@ -352,6 +326,17 @@ def _check_tolerance_args(X, y, max_deviation, counts: dict, bracket, bracket_na
     lo, hi = bracket
     if not 0 < lo < hi:
         raise ValueError(f"{bracket_name} must be (low, high) with 0 < low < high, got {bracket!r}")
+
+
+def _zero_one_error(model: nn.Module, X, y) -> Callable[[dict], float]:
+    """params -> the 0-1 error on (X, y) with those weights (the model untouched), in eval mode."""
+    def error_at(params: dict) -> float:
+        accuracy = batched_loss_and_accuracy(model, X, y, params=params)[1]
+        if math.isnan(accuracy):  # NaN would make every comparison of the search False
+            raise ValueError("model must output class scores of shape (n, classes >= 2): "
+                             "the 0-1 error is undefined otherwise")
+        return 1 - accuracy
+    return error_at
 
 
 def _largest_tolerated(deviation: Callable[[float], float], bracket, max_deviation: float, n_bisect: int,
@@ -408,7 +393,7 @@ def pac_bayes_sigma(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_devi
     so the estimated deviation is a deterministic function of sigma and bisection on log sigma
     (``n_bisect`` halvings of the bracket ``sigma_range``) converges; the model is not modified.
     """
-    _check_tolerance_args(X, y, max_deviation, {"n_samples": n_samples, "n_bisect": n_bisect},
+    _check_tolerance_args(model, X, y, max_deviation, {"n_samples": n_samples, "n_bisect": n_bisect},
                           sigma_range, "sigma_range")
     base = {n: p.detach() for n, p in _named_params(model).items()}
     g = torch.Generator().manual_seed(seed)
@@ -422,14 +407,13 @@ def pac_bayes_sigma(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_devi
             return _shifted(base, [z], [sigma])
         return {n: w + z[n] * (sigma ** 2 * squares[n] + epsilon ** 2).sqrt() for n, w in base.items()}
 
-    with _eval_mode(model):
-        base_error = 1 - _evaluate(model, base, X, y, F.cross_entropy)[1]
+    error_at = _zero_one_error(model, X, y)
+    base_error = error_at(base)
 
-        def deviation(sigma: float) -> float:
-            errors = [1 - _evaluate(model, perturbed(z, sigma), X, y, F.cross_entropy)[1] for z in noise]
-            return float(np.mean(errors)) - base_error
+    def deviation(sigma: float) -> float:
+        return float(np.mean([error_at(perturbed(z, sigma)) for z in noise])) - base_error
 
-        sigma, dev, capped = _largest_tolerated(deviation, sigma_range, max_deviation, n_bisect, "sigma")
+    sigma, dev, capped = _largest_tolerated(deviation, sigma_range, max_deviation, n_bisect, "sigma")
     return PacBayesSigma(sigma, dev, max_deviation, base_error, n_samples, magnitude_aware, capped)
 
 
@@ -451,7 +435,7 @@ class WorstCaseAlpha:
 def _loss_gradient(model, params: dict, X, y, batch_size: int = 1024) -> dict:
     """Gradient of the mean cross-entropy over (X, y) at ``params``, accumulated over chunks."""
     total = {n: torch.zeros_like(p) for n, p in params.items()}
-    device = _device(model)
+    device = model_device(model)
     for i in range(0, len(X), batch_size):
         xb, yb = X[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
         live = {n: p.detach().requires_grad_(True) for n, p in params.items()}
@@ -478,7 +462,8 @@ def worst_case_alpha(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_dev
     is an upper bound of the true one; err is the 0-1 error on (X, y) in eval mode. Every
     parameter is perturbed; the model is not modified.
     """
-    _check_tolerance_args(X, y, max_deviation, {"steps": steps, "n_bisect": n_bisect}, alpha_range, "alpha_range")
+    _check_tolerance_args(model, X, y, max_deviation, {"steps": steps, "n_bisect": n_bisect},
+                          alpha_range, "alpha_range")
     base = {n: p.detach() for n, p in _named_params(model).items()}
 
     def worst_error(alpha: float) -> float:
@@ -490,10 +475,11 @@ def worst_case_alpha(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_dev
         for _ in range(steps):
             grads = _loss_gradient(model, {n: base[n] + u[n] for n in base}, X, y)
             u = {n: torch.clamp(u[n] + half[n] / 4 * grads[n].sign(), -half[n], half[n]) for n in base}
-        return 1 - _evaluate(model, {n: base[n] + u[n] for n in base}, X, y, F.cross_entropy)[1]
+        return error_at({n: base[n] + u[n] for n in base})
 
-    with _eval_mode(model):
-        base_error = 1 - _evaluate(model, base, X, y, F.cross_entropy)[1]
+    error_at = _zero_one_error(model, X, y)
+    with eval_mode(model):  # the gradient-ascent steps run in eval mode too
+        base_error = error_at(base)
         alpha, dev, capped = _largest_tolerated(lambda a: worst_error(a) - base_error, alpha_range,
                                                 max_deviation, n_bisect, "alpha")
     return WorstCaseAlpha(alpha, dev, max_deviation, base_error, steps, magnitude_aware, capped)

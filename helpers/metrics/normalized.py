@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..safety import check_model, check_xy, eval_mode, model_device
+
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 # Modules that commute with a positive rescaling of their input (g(c x) = c g(x), c > 0).
 HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
@@ -22,6 +24,7 @@ NORMALIZATION = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.
 
 def _weight_layers(model: nn.Module) -> list[nn.Module]:
     """The weight layers in forward order, after checking the model fits the definition."""
+    check_model(model)
     layers = []
     for name, m in model.named_modules():
         if isinstance(m, NORMALIZATION):
@@ -59,17 +62,16 @@ def network_scale(model: nn.Module) -> float:
 @torch.no_grad()
 def normalized_cross_entropy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
     """Cross-entropy of the normalized network, CE(f(W; x) / rho, y), averaged over (X, y) (Liao et al. 2018)."""
-    if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"X and y must hold the same, non-zero number of samples, got {len(X)} and {len(y)}")
+    check_model(model)
+    check_xy(X, y)
     rho = network_scale(model)
     if not rho > 0 or not math.isfinite(rho):
         raise ValueError(f"the product of the layer norms is {rho}: cannot normalize")
-    was_training, device = model.training, next(model.parameters()).device
-    model.eval()
-    try:
+    device = model_device(model)
+    # float64: for a large rho, the CE of the tiny logits / rho differs from log(classes)
+    # only in digits that float32 would lose
+    with eval_mode(model):
         total = sum(F.cross_entropy(model(X[i:i + batch_size].to(device)).double() / rho,
                                     y[i:i + batch_size].to(device), reduction="sum").item()
                     for i in range(0, len(X), batch_size))
-    finally:
-        model.train(was_training)
     return total / len(X)

@@ -15,12 +15,13 @@ import math
 import torch
 from torch import nn
 
+from ..safety import check_model, model_device
+
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
 
 def _weight_layers(model: nn.Module) -> list[nn.Module]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     layers = [m for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
     if not layers:
         raise ValueError("model has no Linear or Conv layer")
@@ -33,6 +34,8 @@ def distance_from_init(model: nn.Module, init: nn.Module) -> float:
 
     ``init`` is the same architecture at initialization (rebuild it from the same seed).
     """
+    check_model(model)
+    check_model(init, "init")
     params, start = dict(model.named_parameters()), dict(init.named_parameters())
     if params.keys() != start.keys() or any(p.shape != start[n].shape for n, p in params.items()):
         raise ValueError("init must have the same parameters (names and shapes) as model")
@@ -76,7 +79,7 @@ def log_path_norm(model: nn.Module, input_shape: tuple[int, ...] | None = None) 
     squared = copy.deepcopy(model).double().eval()
     for p in squared.parameters():
         p.square_()
-    device = next(squared.parameters()).device
+    device = model_device(squared)
     total = float(squared(torch.ones(1, *input_shape, dtype=torch.float64, device=device)).sum())
     if not total > 0 or not math.isfinite(total):
         raise ValueError(f"the path norm is {total}: cannot take its log")

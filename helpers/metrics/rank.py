@@ -174,3 +174,21 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
             est = _estimate(point[i, j], boots[:, i, j], level, n_boot)
             rows.append({"measure": m, "statistic": stat, "value": est.value, "low": est.low, "high": est.high})
     return pd.DataFrame(rows)
+
+
+def permutation_pass_rate(x, y, statistic, passes, n_permutations: int = 2000, seed: int = 0) -> float:
+    """How often a scorecard test passes on a null: ``y`` shuffled against ``x``.
+
+    ``statistic(x, y)`` is the number the test reads (a rank correlation, an R^2) and
+    ``passes(value)`` the test itself. Returns the fraction of ``n_permutations`` random
+    orders of ``y`` for which the test passes: a test that a random pairing passes often
+    tests little (the scorecards' null, every chapter).
+    """
+    x, y = _as_vector(x, "x"), _as_vector(y, "y")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if not (isinstance(n_permutations, int) and n_permutations >= 1):
+        raise ValueError(f"n_permutations must be a positive integer, got {n_permutations!r}")
+    rng = np.random.default_rng(seed)
+    hits = sum(bool(passes(statistic(x, rng.permutation(y)))) for _ in range(n_permutations))
+    return hits / n_permutations

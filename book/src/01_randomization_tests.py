@@ -61,8 +61,10 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install helpers from the book's repository
-    %pip install --quiet "why-deep-networks-generalize @ git+https://github.com/why-deep-networks-generalize/book"
+# Colab: install helpers from the book's repository
+if "google.colab" in sys.modules:
+    repo = "git+https://github.com/why-deep-networks-generalize/book"
+    %pip install --quiet "why-deep-networks-generalize @ {repo}"
     from google.colab import output
     output.enable_custom_widget_manager()  # ipywidgets 8 in Colab
 
@@ -80,7 +82,8 @@ from helpers.report import Claim, fmt_pct, glue, scorecard
 
 SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.randomization_tests(SCALE)
-settings.use_fixed_threads()  # one torch thread, as in every sweep: same numbers
+# one torch thread, as in every sweep: same numbers
+settings.use_fixed_threads()
 plots.set_theme()
 dataset = data.load_dataset(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test)
 chance = 1 / dataset.num_classes
@@ -103,7 +106,8 @@ print(base)
 # %%
 kinds = data.RANDOMIZATIONS
 specs = [base.replace(randomization=k) for k in kinds]
-runs = sweep.run_sweep(train.run_record, specs, name="ch1-randomizations", n_jobs=-1)
+runs = sweep.run_sweep(train.run_record, specs, name="ch1-randomizations",
+                       n_jobs=-1)
 histories = {k: r.history for k, r in zip(kinds, runs)}
 
 fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -111,7 +115,8 @@ for kind, h in histories.items():
     plots.plot_accuracy(ax_acc, h, label=kind, test=False)
     ax_loss.plot(range(1, h.epochs + 1), h.train_loss, label=kind)
 ax_acc.set_title("training accuracy")
-ax_loss.set(title="training loss", xlabel="epoch", ylabel="cross-entropy (nats)", yscale="log")
+ax_loss.set(title="training loss", xlabel="epoch",
+            ylabel="cross-entropy (nats)", yscale="log")
 ax_loss.legend(fontsize=8)
 plt.show()
 
@@ -148,21 +153,29 @@ points = [base.replace(randomization="random labels", p=p, seed=s)
           for s in cfg.seeds for p in cfg.p_grid]
 runs = sweep.run_sweep(train.run_record, points, name="ch1-label-corruption",
                        n_jobs=-1)
-corruption = pd.DataFrame([{"p": pt.p, "seed": pt.seed, "epochs": r.history.epochs,
+corruption = pd.DataFrame([{"p": pt.p, "seed": pt.seed,
+                            "epochs": r.history.epochs,
                             "fitted": r.history.stop_reason == "target_acc",
                             "train_acc": r.history.train_acc[-1],
                             "test_error": 1 - r.history.test_acc[-1]}
                            for pt, r in zip(points, runs)])
-by_p = corruption.groupby("p").agg(epochs=("epochs", "mean"), epochs_std=("epochs", "std"),
-                                   test_error=("test_error", "mean"), fitted=("fitted", "all"))
+by_p = corruption.groupby("p").agg(epochs=("epochs", "mean"),
+                                   epochs_std=("epochs", "std"),
+                                   test_error=("test_error", "mean"),
+                                   fitted=("fitted", "all"))
 by_p["slowdown"] = by_p["epochs"] / by_p.loc[0.0, "epochs"]
 
 fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(9, 3.3))
-ax_t.errorbar(by_p.index, by_p["slowdown"], yerr=by_p["epochs_std"].fillna(0) / by_p.loc[0.0, "epochs"], marker="o", capsize=3)
-ax_t.set(xlabel="label corruption p", ylabel="epochs to fit / epochs at p = 0", title="time to fit")
-ax_e.plot(by_p.index, 100 * by_p["test_error"], marker="o", color=plots.TEST_COLOR, label="test error")
+ax_t.errorbar(by_p.index, by_p["slowdown"],
+              yerr=by_p["epochs_std"].fillna(0) / by_p.loc[0.0, "epochs"],
+              marker="o", capsize=3)
+ax_t.set(xlabel="label corruption p",
+         ylabel="epochs to fit / epochs at p = 0", title="time to fit")
+ax_e.plot(by_p.index, 100 * by_p["test_error"], marker="o",
+          color=plots.TEST_COLOR, label="test error")
 ax_e.axhline(100 * (1 - chance), color="0.3", linestyle=":", label="chance")
-ax_e.set(xlabel="label corruption p", ylabel="test error (%)", title="test error at 100% train accuracy", ylim=(0, 100))
+ax_e.set(xlabel="label corruption p", ylabel="test error (%)",
+         title="test error at 100% train accuracy", ylim=(0, 100))
 ax_e.legend()
 plt.show()
 by_p.round(3)
@@ -198,17 +211,24 @@ glue("ch1_rho_error", f"{rho_error:.2f}")
 # Do not conclude that the network "ignores" corrupted labels at small $p$: it fits every one of them, and the test accuracy still drops.
 
 # %%
-seed0 = {pt.p: r.history for pt, r in zip(points, runs) if pt.seed == cfg.seeds[0]}
+seed0 = {pt.p: r.history for pt, r in zip(points, runs)
+         if pt.seed == cfg.seeds[0]}
 
 
 def train_fresh(p):
-    fresh = base.replace(randomization="random labels", p=p, seed=max(cfg.seeds) + 1)
-    return plots.gap_figure(train.run(fresh).history, f"fresh run, p = {p:.2f}", chance)
+    fresh = base.replace(randomization="random labels", p=p,
+                         seed=max(cfg.seeds) + 1)
+    return plots.gap_figure(train.run(fresh).history,
+                            f"fresh run, p = {p:.2f}", chance)
 
 
-widgets.gap_explorer(cfg.p_grid, lambda p: plots.gap_figure(seed0[p], f"label corruption p = {p:.2f}", chance),
-                     symbol="p", default=cfg.explorer_default_p, train=train_fresh,
-                     caption="Label corruption <i>p</i>: the fraction of training labels redrawn uniformly at random.")
+widgets.gap_explorer(cfg.p_grid,
+                     lambda p: plots.gap_figure(
+                         seed0[p], f"label corruption p = {p:.2f}", chance),
+                     symbol="p", default=cfg.explorer_default_p,
+                     train=train_fresh,
+                     caption="Label corruption <i>p</i>: the fraction of "
+                             "training labels redrawn uniformly at random.")
 
 # %% [markdown]
 # ## Experiment 3: explicit regularization is neither necessary nor sufficient
@@ -218,10 +238,12 @@ widgets.gap_explorer(cfg.p_grid, lambda p: plots.gap_figure(seed0[p], f"label co
 # "Regularized" means weight decay {glue:text}`ch1_wd` and dropout {glue:text}`ch1_dropout` on the hidden layers (plus random crops at paper scale).
 
 # %%
-regimes = {"regularized": dict(weight_decay=cfg.weight_decay, dropout=cfg.dropout,
-                               augment=cfg.augment),
-           "no regularization": {}, "random labels": dict(randomization="random labels")}
-points_t1 = [base.replace(architecture=m.architecture, model_kwargs=m.kwargs, **kw)
+regimes = {"regularized": dict(weight_decay=cfg.weight_decay,
+                               dropout=cfg.dropout, augment=cfg.augment),
+           "no regularization": {},
+           "random labels": dict(randomization="random labels")}
+points_t1 = [base.replace(architecture=m.architecture,
+                          model_kwargs=m.kwargs, **kw)
              for m in cfg.table_models for kw in regimes.values()]
 runs_t1 = iter(sweep.run_sweep(train.run_record, points_t1,
                                name="ch1-regularization", n_jobs=-1))
@@ -232,7 +254,8 @@ for m in cfg.table_models:
         run = next(runs_t1)
         h = run.history
         rows[m.label]["params"] = run.num_parameters
-        rows[m.label][regime] = f"{100 * h.train_acc[-1]:.1f} / {100 * h.test_acc[-1]:.1f}"
+        rows[m.label][regime] = (f"{100 * h.train_acc[-1]:.1f} / "
+                                 f"{100 * h.test_acc[-1]:.1f}")
         rows[m.label][f"_{regime}_test"] = h.test_acc[-1]
 table1 = pd.DataFrame(rows).T
 table1[["params", *regimes]].rename_axis("train / test accuracy (%)")
@@ -240,9 +263,11 @@ table1[["params", *regimes]].rename_axis("train / test accuracy (%)")
 # %% tags=remove-cell
 glue("ch1_wd", f"{cfg.weight_decay:g}")
 glue("ch1_dropout", f"{cfg.dropout:g}")
-reg_gain = (table1["_regularized_test"] - table1["_no regularization_test"]).astype(float)
+reg_gain = (table1["_regularized_test"]
+            - table1["_no regularization_test"]).astype(float)
 glue("ch1_reg_gain_max", f"{100 * reg_gain.max():.1f}")
-glue("ch1_noreg_min", fmt_pct(table1["_no regularization_test"].astype(float).min()))
+glue("ch1_noreg_min",
+     fmt_pct(table1["_no regularization_test"].astype(float).min()))
 
 # %% [markdown]
 # **What to notice.**
@@ -279,15 +304,19 @@ glue("ch1_noreg_min", fmt_pct(table1["_no regularization_test"].astype(float).mi
 # %%
 n = min(cfg.expressivity_n, len(dataset.y_train))
 x_fit = dataset.x_train[:n]
-y_random = torch.randint(0, dataset.num_classes, (n,), generator=torch.Generator().manual_seed(0))
+y_random = torch.randint(0, dataset.num_classes, (n,),
+                         generator=torch.Generator().manual_seed(0))
 net = interpolation.two_layer_interpolant(x_fit, y_random.double(), seed=0)
 outputs = net(x_fit)
 max_error = (outputs - y_random).abs().max().item()
 train_acc_construction = (outputs.round() == y_random).float().mean().item()
 test_pred = net(dataset.x_test).round().clamp(0, dataset.num_classes - 1)
 test_acc_construction = (test_pred == dataset.y_test).float().mean().item()
-print(f"n = {n} random labels, d = {x_fit[0].numel()}, weights = {net.num_weights} (2n + d = {2 * n + x_fit[0].numel()})")
-print(f"max |f(x_i) - y_i| = {max_error:.2e}; train accuracy {100 * train_acc_construction:.1f}%; test accuracy {100 * test_acc_construction:.1f}%")
+print(f"n = {n} random labels, d = {x_fit[0].numel()}, "
+      f"weights = {net.num_weights} (2n + d = {2 * n + x_fit[0].numel()})")
+print(f"max |f(x_i) - y_i| = {max_error:.2e}; "
+      f"train accuracy {100 * train_acc_construction:.1f}%; "
+      f"test accuracy {100 * test_acc_construction:.1f}%")
 
 # %% tags=remove-cell
 glue("ch1_expr_n", n)
@@ -318,21 +347,32 @@ glue("ch1_expr_test", fmt_pct(test_acc_construction))
 # %%
 g = torch.Generator().manual_seed(0)
 d_in = dataset.x_train[0].numel()
-projection = torch.randn(d_in, cfg.min_norm_features, generator=g, dtype=torch.float64) / d_in ** 0.5
-features = lambda x: torch.relu(x.reshape(len(x), -1).double() @ projection)  # (n, d) random ReLU features
-X, Y = features(dataset.x_train[:cfg.min_norm_n]), torch.nn.functional.one_hot(dataset.y_train[:cfg.min_norm_n]).double()
+projection = torch.randn(d_in, cfg.min_norm_features, generator=g,
+                         dtype=torch.float64) / d_in ** 0.5
+# (n, d) random ReLU features
+features = lambda x: torch.relu(x.reshape(len(x), -1).double() @ projection)
+X, Y = (features(dataset.x_train[:cfg.min_norm_n]),
+        torch.nn.functional.one_hot(dataset.y_train[:cfg.min_norm_n]).double())
 w_min_norm = interpolation.min_norm_solution(X, Y)
 w_from_zero = interpolation.sgd_least_squares(X, Y, steps=cfg.min_norm_steps)
 w0 = 0.05 * torch.randn(w_min_norm.shape, generator=g, dtype=torch.float64)
-w_from_random = interpolation.sgd_least_squares(X, Y, steps=cfg.min_norm_steps, w0=w0)
-test_acc = lambda w: (features(dataset.x_test) @ w).argmax(1).eq(dataset.y_test).double().mean().item()
+w_from_random = interpolation.sgd_least_squares(
+    X, Y, steps=cfg.min_norm_steps, w0=w0)
+test_acc = lambda w: ((features(dataset.x_test) @ w).argmax(1)
+                      .eq(dataset.y_test).double().mean().item())
 linear = pd.DataFrame({
     "start": ["w0 = 0", "w0 random"],
-    "||w - X+y|| / ||X+y||": [((w - w_min_norm).norm() / w_min_norm.norm()).item() for w in (w_from_zero, w_from_random)],
-    "||w|| / ||X+y||": [(w.norm() / w_min_norm.norm()).item() for w in (w_from_zero, w_from_random)],
-    "max train residual": [(X @ w - Y).abs().max().item() for w in (w_from_zero, w_from_random)],
-    "test acc (%)": [100 * test_acc(w) for w in (w_from_zero, w_from_random)]}).set_index("start")
-print(f"n = {cfg.min_norm_n} samples, d = {cfg.min_norm_features} features, {cfg.min_norm_steps} SGD steps of batch 10")
+    "||w - X+y|| / ||X+y||": [
+        ((w - w_min_norm).norm() / w_min_norm.norm()).item()
+        for w in (w_from_zero, w_from_random)],
+    "||w|| / ||X+y||": [(w.norm() / w_min_norm.norm()).item()
+                        for w in (w_from_zero, w_from_random)],
+    "max train residual": [(X @ w - Y).abs().max().item()
+                           for w in (w_from_zero, w_from_random)],
+    "test acc (%)": [100 * test_acc(w) for w in (w_from_zero, w_from_random)],
+}).set_index("start")
+print(f"n = {cfg.min_norm_n} samples, d = {cfg.min_norm_features} features, "
+      f"{cfg.min_norm_steps} SGD steps of batch 10")
 linear.round(5)
 
 # %% tags=remove-cell
@@ -364,24 +404,29 @@ chance_se = np.sqrt(chance * (1 - chance) / len(dataset.y_test))
 claims = [
     Claim(claim="Random labels are fitted to 100% training accuracy",
           paper="100% (CIFAR-10, Inception; 99.3-100% for others)",
-          measured=f"{100 * fit_acc_random:.1f}% (worst of {len(cfg.seeds)} seeds)",
+          measured=f"{100 * fit_acc_random:.1f}% "
+                   f"(worst of {len(cfg.seeds)} seeds)",
           held=fit_acc_random >= 0.999,
-          test="held if the worst seed at p = 1 reaches 99.9% training accuracy "
-               "within the epoch cap; the cap is what could make it fail"),
+          test="held if the worst seed at p = 1 reaches 99.9% training "
+               "accuracy within the epoch cap; the cap is what could make "
+               "it fail"),
     Claim(claim="Every randomization is fitted (>= 99% train accuracy)",
-          paper="~100% for all tests (Fig. 1a)", measured=f"min {100 * min_fit:.1f}%",
+          paper="~100% for all tests (Fig. 1a)",
+          measured=f"min {100 * min_fit:.1f}%",
           held=min_fit >= 0.99,
           test="held if all five kinds of data reach 99% training accuracy "
                f"within {cfg.max_epochs} epochs"),
-    Claim(claim="Random labels take only a small constant factor longer (<= 4x)",
+    Claim(claim="Random labels take only a small constant factor longer "
+                "(<= 4x)",
           paper="about 1x-4x (approx.)",
           measured=f"{slowdown:.2f}x (epochs, p = 1 vs p = 0)",
           held=bool(by_p["fitted"].all()) and slowdown <= 4,
-          test="held if every p is fitted within the cap and the mean epochs to "
-               "fit at p = 1 are at most 4 times those at p = 0, the top of "
-               "the paper's range"),
+          test="held if every p is fitted within the cap and the mean epochs "
+               "to fit at p = 1 are at most 4 times those at p = 0, the top "
+               "of the paper's range"),
     Claim(claim="Test error rises steadily with p (Spearman rho >= 0.9)",
-          paper="monotone rise to chance (Fig. 1c)", measured=f"rho = {rho_error:.2f}",
+          paper="monotone rise to chance (Fig. 1c)",
+          measured=f"rho = {rho_error:.2f}",
           held=rho_error >= 0.9,
           test=f"held if Spearman's rho between p and the mean test error over "
                f"the {len(by_p)} levels is at least 0.9",
@@ -390,17 +435,19 @@ claims = [
     Claim(claim="At p = 1, test accuracy is chance (within 3 points of 10%)",
           paper="9.78-10.61%", measured=fmt_pct(test_acc_random),
           held=abs(test_acc_random - chance) <= 0.03,
-          test=f"held if the mean test accuracy at p = 1 lies within 3 points of "
-               f"chance; with {len(dataset.y_test):,} test samples the binomial "
-               f"standard error at chance is {100 * chance_se:.1f} points"),
+          test=f"held if the mean test accuracy at p = 1 lies within 3 points "
+               f"of chance; with {len(dataset.y_test):,} test samples the "
+               f"binomial standard error at chance is {100 * chance_se:.1f} "
+               f"points"),
     Claim(claim="Regularization is not necessary (no-reg test accuracy within "
                 "10 points of regularized, > 3x chance)",
           paper="e.g. 85.75% vs 89.05% (Inception)",
           measured=f"gain <= {100 * reg_gain.max():.1f} pts; "
                    f"worst no-reg {fmt_pct(no_reg.min())}",
           held=reg_gain.max() <= 0.10 and no_reg.min() > 3 * chance,
-          test="held if regularization adds at most 10 points of test accuracy "
-               "to every network and every unregularized one exceeds 3x chance"),
+          test="held if regularization adds at most 10 points of test "
+               "accuracy to every network and every unregularized one "
+               "exceeds 3x chance"),
     Claim(claim="2n + d weights fit any n labels (Theorem 1)",
           paper="exact, by construction",
           measured=f"n = {n}: max error {max_error:.1e}, "
@@ -416,8 +463,8 @@ claims = [
           held=min_norm_distance < 1e-2,
           test="held if SGD started at w = 0 ends within 1% (relative) of the "
                "pseudo-inverse solution X+y",
-          null=f"SGD from a random start ends {linear.iloc[1, 0]:.2f} away: the "
-               "same test fails there, as it should"),
+          null=f"SGD from a random start ends {linear.iloc[1, 0]:.2f} away: "
+               "the same test fails there, as it should"),
 ]
 scorecard(claims, SCALE, chapter=1)
 

@@ -54,8 +54,10 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install helpers from the book's repository
-    %pip install --quiet "why-deep-networks-generalize @ git+https://github.com/why-deep-networks-generalize/book"
+# Colab: install helpers from the book's repository
+if "google.colab" in sys.modules:
+    repo = "git+https://github.com/why-deep-networks-generalize/book"
+    %pip install --quiet "why-deep-networks-generalize @ {repo}"
     from google.colab import output
     output.enable_custom_widget_manager()  # ipywidgets 8 in Colab
 
@@ -73,10 +75,12 @@ from helpers.report import Claim, glue, scorecard
 
 SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.normalized_loss(SCALE)
-settings.use_fixed_threads()  # one torch thread, as in every sweep: same numbers
+# one torch thread, as in every sweep: same numbers
+settings.use_fixed_threads()
 plots.set_theme()
 LN_K = math.log(10)  # the loss of a network that outputs equal logits: chance
-print(cfg.scale, "scale:", data.load_dataset(cfg.dataset, cfg.n_train, cfg.n_test),
+print(cfg.scale, "scale:",
+      data.load_dataset(cfg.dataset, cfg.n_train, cfg.n_test),
       "| device:", train.pick_device())
 
 # %% [markdown]
@@ -98,8 +102,8 @@ runs.update({("pretrain", p): base.replace(init_std=cfg.pretrain_init_std,
              for p in cfg.pretrain_ps})
 runs[("random labels", 1.0)] = base.replace(init_std=cfg.pretrain_init_std,
                                             randomization="random labels")
-records = sweep.run_sweep(train.run_record, runs.values(), name="ch2-normalized",
-                          n_jobs=-1)
+records = sweep.run_sweep(train.run_record, runs.values(),
+                          name="ch2-normalized", n_jobs=-1)
 histories = {k: r.history for k, r in zip(runs, records)}
 
 
@@ -109,10 +113,12 @@ def final(h: train.History) -> dict:
     return {"train loss": h.train_loss[-1], "test loss": h.test_loss[-1],
             "norm. train loss": m["normalized_cross_entropy/train"][-1],
             "norm. test loss": m["normalized_cross_entropy/test"][-1],
-            "test error": 1 - h.test_acc[-1], "epochs": h.epochs, "reached target": h.stop_reason == "target_loss"}
+            "test error": 1 - h.test_acc[-1], "epochs": h.epochs,
+            "reached target": h.stop_reason == "target_loss"}
 
 
-table = pd.DataFrame.from_dict({k: final(h) for k, h in histories.items()}, orient="index")
+table = pd.DataFrame.from_dict({k: final(h) for k, h in histories.items()},
+                               orient="index")
 table = table.rename_axis(["protocol", "value"])
 table.round(5)
 
@@ -123,8 +129,12 @@ glue("ch2_std_min", f"{min(cfg.init_stds):g}")
 glue("ch2_std_max", f"{max(cfg.init_stds):g}")
 true_runs = table.drop(index="random labels", level=0)
 glue("ch2_n_reached", f"{int(table['reached target'].sum())} of {len(table)}")
-glue("ch2_test_loss_range", f"{true_runs['test loss'].min():.2f} to {true_runs['test loss'].max():.2f}")
-glue("ch2_test_err_range", f"{100 * true_runs['test error'].min():.1f}% to {100 * true_runs['test error'].max():.1f}%")
+glue("ch2_test_loss_range",
+     f"{true_runs['test loss'].min():.2f} to "
+     f"{true_runs['test loss'].max():.2f}")
+glue("ch2_test_err_range",
+     f"{100 * true_runs['test error'].min():.1f}% to "
+     f"{100 * true_runs['test error'].max():.1f}%")
 
 # %% [markdown]
 # {glue:text}`ch2_n_reached` runs reached the target training loss within the epoch budget (the last column says which).
@@ -142,26 +152,33 @@ def linear_fit(x, y) -> dict:
     slope, intercept = np.polyfit(x, y, 1)
     residual = y - (slope * x + intercept)
     r2 = 1 - residual.var() / y.var() if y.var() > 0 else float("nan")
-    return {"slope": slope, "intercept": intercept, "R^2": r2, "RMSE": np.sqrt(np.mean(residual ** 2))}
+    return {"slope": slope, "intercept": intercept, "R^2": r2,
+            "RMSE": np.sqrt(np.mean(residual ** 2))}
 
 
 raw_fit = linear_fit(table["train loss"], table["test loss"])
 norm_fit = linear_fit(table["norm. train loss"], table["norm. test loss"])
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-for ax, (x, y), fit, title in zip(axes, [("train loss", "test loss"), ("norm. train loss", "norm. test loss")],
-                                  (raw_fit, norm_fit), ("unnormalized", "normalized")):
-    for protocol, marker in (("init", "o"), ("pretrain", "s"), ("random labels", "^")):
+for ax, (x, y), fit, title in zip(axes,
+                                  [("train loss", "test loss"),
+                                   ("norm. train loss", "norm. test loss")],
+                                  (raw_fit, norm_fit),
+                                  ("unnormalized", "normalized")):
+    for protocol, marker in (("init", "o"), ("pretrain", "s"),
+                             ("random labels", "^")):
         rows = table.xs(protocol, level=0)
         ax.scatter(rows[x], rows[y], marker=marker, label=protocol)
     grid = np.linspace(table[x].min(), table[x].max(), 50)
-    ax.plot(grid, fit["slope"] * grid + fit["intercept"], color="0.3", lw=1, label=f"fit, $R^2$ = {fit['R^2']:.4f}")
+    ax.plot(grid, fit["slope"] * grid + fit["intercept"], color="0.3", lw=1,
+            label=f"fit, $R^2$ = {fit['R^2']:.4f}")
     ax.set(xlabel=f"{x} (nats)", ylabel=f"{y} (nats)", title=title)
     ax.legend(fontsize=8)
 axes[1].ticklabel_format(useOffset=False)
 plt.tight_layout()
 plt.show()
 pd.DataFrame({"Liao et al. (CIFAR-10)": [0.9642, 0.0844, 0.9999, 6.98e-5],
-              f"normalized ({SCALE})": list(norm_fit.values()), f"unnormalized ({SCALE})": list(raw_fit.values())},
+              f"normalized ({SCALE})": list(norm_fit.values()),
+              f"unnormalized ({SCALE})": list(raw_fit.values())},
              index=list(norm_fit)).round(6)
 
 # %% tags=remove-cell
@@ -170,7 +187,9 @@ glue("ch2_r2_raw", f"{raw_fit['R^2']:.3f}")
 glue("ch2_slope", f"{norm_fit['slope']:.3f}")
 glue("ch2_intercept", f"{norm_fit['intercept']:.3f}")
 glue("ch2_rmse", f"{norm_fit['RMSE']:.1e}")
-glue("ch2_norm_span", f"{table['norm. train loss'].min():.4f} to {table['norm. train loss'].max():.4f}")
+glue("ch2_norm_span",
+     f"{table['norm. train loss'].min():.4f} to "
+     f"{table['norm. train loss'].max():.4f}")
 
 # %% [markdown]
 # **What to notice.**
@@ -190,17 +209,19 @@ rho_error = spearmanr(table["norm. test loss"], table["test error"]).statistic
 random_gap = abs(table.loc[("random labels", 1.0), "norm. test loss"] - LN_K)
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 ax.scatter(deficit, 100 * table["test error"])
-ax.set(xscale="log", xlabel=r"$\ln 10$ - normalized test loss (nats)", ylabel="test error (%)",
-       title=f"Spearman rho = {rho_error:.2f}")
+ax.set(xscale="log", xlabel=r"$\ln 10$ - normalized test loss (nats)",
+       ylabel="test error (%)", title=f"Spearman rho = {rho_error:.2f}")
 plt.show()
-print(f"random-label network: |normalized test loss - ln 10| = {random_gap:.2e}; "
-      f"true-label runs: deficits {deficit.drop(index='random labels', level=0).min():.2e} to "
+print(f"random-label network: |normalized test loss - ln 10| = "
+      f"{random_gap:.2e}; true-label runs: deficits "
+      f"{deficit.drop(index='random labels', level=0).min():.2e} to "
       f"{deficit.drop(index='random labels', level=0).max():.2e}")
 
 # %% tags=remove-cell
 glue("ch2_random_gap", f"{random_gap:.1e}")
 glue("ch2_rho_error", f"{rho_error:.2f}")
-glue("ch2_min_deficit", f"{deficit.drop(index='random labels', level=0).min():.1e}")
+glue("ch2_min_deficit",
+     f"{deficit.drop(index='random labels', level=0).min():.1e}")
 
 # %% [markdown]
 # **What to notice.**
@@ -223,14 +244,20 @@ def curves_figure(h: train.History, title: str):
     fig, (ax_raw, ax_norm, ax_acc) = plt.subplots(1, 3, figsize=(11, 3.2))
     ax_raw.plot(epochs, h.train_loss, label="train", color=plots.TRAIN_COLOR)
     ax_raw.plot(epochs, h.test_loss, label="test", color=plots.TEST_COLOR)
-    ax_raw.set(yscale="log", xlabel="epoch", ylabel="cross-entropy (nats)", title="raw")
-    for split, color in (("train", plots.TRAIN_COLOR), ("test", plots.TEST_COLOR)):
+    ax_raw.set(yscale="log", xlabel="epoch", ylabel="cross-entropy (nats)",
+               title="raw")
+    for split, color in (("train", plots.TRAIN_COLOR),
+                         ("test", plots.TEST_COLOR)):
         curve = LN_K - np.array(h.metrics[f"normalized_cross_entropy/{split}"])
-        ax_norm.plot(epochs, np.clip(curve, 1e-7, None), color=color, label=split)
-    ax_norm.set(yscale="log", xlabel="epoch", ylabel=r"$\ln 10 - \tilde L$ (nats)", title="normalized")
+        ax_norm.plot(epochs, np.clip(curve, 1e-7, None), color=color,
+                     label=split)
+    ax_norm.set(yscale="log", xlabel="epoch",
+                ylabel=r"$\ln 10 - \tilde L$ (nats)", title="normalized")
     plots.plot_accuracy(ax_acc, h, color=plots.TRAIN_COLOR, test=False)
-    ax_acc.plot(epochs, [100 * a for a in h.test_acc], color=plots.TEST_COLOR, label="test")
-    ax_acc.fill_between(epochs, [100 * a for a in h.test_acc], [100 * a for a in h.train_acc], color="0.6", alpha=0.25)
+    ax_acc.plot(epochs, [100 * a for a in h.test_acc], color=plots.TEST_COLOR,
+                label="test")
+    ax_acc.fill_between(epochs, [100 * a for a in h.test_acc],
+                        [100 * a for a in h.train_acc], color="0.6", alpha=0.25)
     ax_acc.set_title(f"gap {100 * h.gap:.1f} pts")
     for ax in (ax_raw, ax_norm, ax_acc):
         ax.legend(fontsize=8)
@@ -244,9 +271,13 @@ def train_fresh(std):
     return curves_figure(fresh.history, f"fresh run, sigma = {std:g}")
 
 
-widgets.gap_explorer(cfg.init_stds, lambda s: curves_figure(histories[("init", s)], f"init std sigma = {s:g}"),
-                     symbol="σ", default=cfg.explorer_default_std, train=train_fresh, fmt="{:g}",
-                     caption="Init std <i>σ</i>: every weight starts as N(0, σ²); each run trains to the same loss.")
+widgets.gap_explorer(cfg.init_stds,
+                     lambda s: curves_figure(histories[("init", s)],
+                                             f"init std sigma = {s:g}"),
+                     symbol="σ", default=cfg.explorer_default_std,
+                     train=train_fresh, fmt="{:g}",
+                     caption="Init std <i>σ</i>: every weight starts as "
+                             "N(0, σ²); each run trains to the same loss.")
 
 # %% [markdown]
 # ## Reproduction scorecard
@@ -254,42 +285,52 @@ widgets.gap_explorer(cfg.init_stds, lambda s: curves_figure(histories[("init", s
 # %%
 spread = true_runs["test loss"].max() / true_runs["test loss"].min()
 r2_of = lambda x, y: linear_fit(x, y)["R^2"]
-null_r2 = rank.permutation_pass_rate(table["norm. train loss"], table["norm. test loss"],
+null_r2 = rank.permutation_pass_rate(table["norm. train loss"],
+                                     table["norm. test loss"],
                                      r2_of, lambda r2: r2 >= 0.95)
-null_rho = rank.permutation_pass_rate(table["norm. test loss"], table["test error"],
+null_rho = rank.permutation_pass_rate(table["norm. test loss"],
+                                      table["test error"],
                                       lambda x, y: spearmanr(x, y).statistic,
                                       lambda rho: rho >= 0.9)
-norm_measured = (f"slope {norm_fit['slope']:.3f}, intercept {norm_fit['intercept']:.3f}, "
+norm_measured = (f"slope {norm_fit['slope']:.3f}, "
+                 f"intercept {norm_fit['intercept']:.3f}, "
                  f"R^2 {norm_fit['R^2']:.4f}, RMSE {norm_fit['RMSE']:.1e}")
 claims = [
-    Claim(claim="Equal train loss, different test loss (max/min test loss >= 1.5)",
-          paper="test loss varies widely", measured=f"{spread:.2f}x over {len(true_runs)} runs",
+    Claim(claim="Equal train loss, different test loss "
+                "(max/min test loss >= 1.5)",
+          paper="test loss varies widely",
+          measured=f"{spread:.2f}x over {len(true_runs)} runs",
           held=spread >= 1.5,
-          test="held if, among the true-label runs stopped at the same train loss, the "
-               "largest test loss is at least 1.5 times the smallest"),
+          test="held if, among the true-label runs stopped at the same "
+               "train loss, the largest test loss is at least 1.5 times the "
+               "smallest"),
     Claim(claim="Normalized train loss predicts normalized test loss linearly "
                 "(R^2 >= 0.95)",
           paper="slope 0.9642, intercept 0.0844, R^2 0.9999, RMSE 6.98e-5",
           measured=norm_measured, held=norm_fit["R^2"] >= 0.95,
           test=f"held if a least-squares line through the {len(table)} runs' "
                "(normalized train, normalized test) losses has R^2 >= 0.95",
-          null=f"the same losses paired at random pass with probability {null_r2:.3f} "
-               "(2,000 permutations)"),
+          null=f"the same losses paired at random pass with probability "
+               f"{null_r2:.3f} (2,000 permutations)"),
     Claim(claim="The unnormalized losses show no such relation "
                 "(raw R^2 at least 0.2 below)",
-          paper="no relation", measured=f"raw R^2 {raw_fit['R^2']:.3f} vs {norm_fit['R^2']:.4f}",
+          paper="no relation",
+          measured=f"raw R^2 {raw_fit['R^2']:.3f} vs {norm_fit['R^2']:.4f}",
           held=raw_fit["R^2"] <= norm_fit["R^2"] - 0.2,
-          test="held if the same line through the raw losses has an R^2 at least "
-               "0.2 below the normalized one"),
-    Claim(claim="Random-label nets have normalized loss near ln 10 (within 0.05)",
+          test="held if the same line through the raw losses has an R^2 at "
+               "least 0.2 below the normalized one"),
+    Claim(claim="Random-label nets have normalized loss near ln 10 "
+                "(within 0.05)",
           paper="about 2.3026", measured=f"|L - ln 10| = {random_gap:.1e}",
           held=random_gap <= 0.05,
-          test="held if the random-label network's normalized test loss is within "
-               "0.05 nats of ln 10, the loss of equal logits"),
-    Claim(claim="Test error is monotone in the normalized loss (Spearman rho >= 0.9)",
-          paper="monotone", measured=f"rho = {rho_error:.2f}", held=rho_error >= 0.9,
-          test=f"held if Spearman's rho between normalized test loss and test error "
-               f"over the {len(table)} runs is at least 0.9",
+          test="held if the random-label network's normalized test loss is "
+               "within 0.05 nats of ln 10, the loss of equal logits"),
+    Claim(claim="Test error is monotone in the normalized loss "
+                "(Spearman rho >= 0.9)",
+          paper="monotone", measured=f"rho = {rho_error:.2f}",
+          held=rho_error >= 0.9,
+          test=f"held if Spearman's rho between normalized test loss and "
+               f"test error over the {len(table)} runs is at least 0.9",
           null=f"a random pairing passes with probability {null_rho:.3f} "
                "(2,000 permutations)"),
 ]

@@ -74,8 +74,10 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install helpers from the book's repository
-    %pip install --quiet "why-deep-networks-generalize @ git+https://github.com/why-deep-networks-generalize/book"
+# Colab: install helpers from the book's repository
+if "google.colab" in sys.modules:
+    repo = "git+https://github.com/why-deep-networks-generalize/book"
+    %pip install --quiet "why-deep-networks-generalize @ {repo}"
     from google.colab import output
     output.enable_custom_widget_manager()  # ipywidgets 8 in Colab
 
@@ -94,28 +96,34 @@ from helpers.report import Claim, glue, scorecard
 # %%
 SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.gsnr_profile(SCALE)
-settings.use_fixed_threads()  # one torch thread, as in every sweep: same numbers
+# one torch thread, as in every sweep: same numbers
+settings.use_fixed_threads()
 plots.set_theme()
 device = train.pick_device()
-dataset = data.load_dataset(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_fresh,
-                            seed=cfg.data_seed)
+dataset = data.load_dataset(cfg.dataset, n_train=cfg.n_train,
+                            n_test=cfg.n_fresh, seed=cfg.data_seed)
 X, y = dataset.x_train, dataset.y_train  # the training set
-X_fresh, y_fresh = dataset.x_test, dataset.y_test  # fresh draws, never trained on
+# fresh draws, never trained on
+X_fresh, y_fresh = dataset.x_test, dataset.y_test
 ce = F.cross_entropy
 glue("ch3_scale", SCALE)
 print(cfg.scale, "scale:", dataset, "| device:", device)
 
 # %%
 def new_model():
-    """The network of Experiments 1 and 2, initialized with the profile's seed."""
-    return models.build(cfg.architecture, dataset.input_shape, dataset.num_classes,
-                        seed=cfg.seed, **cfg.model_kwargs).to(device)
+    """The network of Experiments 1 and 2, initialized with the profile's
+    seed."""
+    return models.build(cfg.architecture, dataset.input_shape,
+                        dataset.num_classes, seed=cfg.seed,
+                        **cfg.model_kwargs).to(device)
 
 
 def finite(table):
-    """Refuse NaN or inf (from a diverged run, say): nothing is plotted or quoted from them."""
+    """Refuse NaN or inf (from a diverged run, say): nothing is plotted or
+    quoted from them."""
     if not np.isfinite(table.to_numpy(dtype=float)).all():
-        raise ValueError("a measurement is NaN or inf; nothing is plotted from it")
+        raise ValueError("a measurement is NaN or inf; nothing is plotted "
+                         "from it")
     return table
 
 # %% [markdown]
@@ -151,7 +159,8 @@ rows = torch.stack(rows)  # (64 samples, parameters)
 mean, var = fast.flat()
 rel_err = max(((mean - rows.mean(0)).norm() / rows.mean(0).norm()).item(),
               ((var - rows.var(0, correction=0)).norm() / var.norm()).item())
-print(f"{fast.num_parameters:,} parameters; largest relative difference {rel_err:.1e}")
+print(f"{fast.num_parameters:,} parameters; "
+      f"largest relative difference {rel_err:.1e}")
 
 # %% tags=remove-cell
 glue("ch3_check_err", f"{rel_err:.0e}")
@@ -180,51 +189,64 @@ glue("ch3_num_params", f"{fast.num_parameters:,}")
 # - as a control, the same pair with $D$ and $D'$ both drawn from the fresh samples, and moments over the fresh samples: there, both assumptions hold by construction at every checkpoint.
 
 # %%
-kw = dict(pairs=cfg.osgr_pairs, lr=cfg.osgr_lr, seed=cfg.seed)  # the same M draws each time
+# the same M draws each time
+kw = dict(pairs=cfg.osgr_pairs, lr=cfg.osgr_lr, seed=cfg.seed)
 
 
 def osgr_record(model):
-    """GSNR and OSGR at one checkpoint: the paper's protocol and the i.i.d. control."""
+    """GSNR and OSGR at one checkpoint: the paper's protocol and the i.i.d.
+    control."""
     on_train = gsnr.gradient_moments(model, ce, X, y)
     on_fresh = gsnr.gradient_moments(model, ce, X_fresh, y_fresh)
     n = cfg.osgr_n
     return {"mean GSNR": gsnr.mean_gsnr(on_train),
             "mean GSNR (fresh)": gsnr.mean_gsnr(on_fresh),
             "predicted": gsnr.osgr_predicted(on_train, n),
-            "measured": gsnr.osgr_measured(model, ce, X, y, n, X_fresh, y_fresh, **kw).ratio,
+            "measured": gsnr.osgr_measured(model, ce, X, y, n, X_fresh,
+                                           y_fresh, **kw).ratio,
             "predicted (iid)": gsnr.osgr_predicted(on_fresh, n),
-            "measured (iid)": gsnr.osgr_measured(model, ce, X_fresh, y_fresh, n, **kw).ratio,
+            "measured (iid)": gsnr.osgr_measured(model, ce, X_fresh, y_fresh,
+                                                 n, **kw).ratio,
             "train loss": train.evaluate(model, X, y)[0],
             "test loss": train.evaluate(model, X_fresh, y_fresh)[0]}
 
 # %%
 run = finite(pd.DataFrame(gsnr.train_and_record(
-    new_model(), ce, X, y, osgr_record, cfg.checkpoints, lr=cfg.lr, batch_size=cfg.batch_size,
-    seed=cfg.seed)))
+    new_model(), ce, X, y, osgr_record, cfg.checkpoints, lr=cfg.lr,
+    batch_size=cfg.batch_size, seed=cfg.seed)))
 early = run[run.step <= cfg.early_steps]
 r_early = pearsonr(early["measured"], early["predicted"]).statistic
 r_all = pearsonr(run["measured"], run["predicted"]).statistic
 r_iid = pearsonr(run["measured (iid)"], run["predicted (iid)"]).statistic
-print(f"Pearson r, measured vs predicted: {r_early:.2f} up to step {cfg.early_steps}, "
-      f"{r_all:.2f} over the run; i.i.d. control {r_iid:.2f}")
+print(f"Pearson r, measured vs predicted: {r_early:.2f} up to step "
+      f"{cfg.early_steps}, {r_all:.2f} over the run; "
+      f"i.i.d. control {r_iid:.2f}")
 run.set_index("step").round(4)
 
 # %%
-fig, (ax_t, ax_s, ax_l) = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+fig, (ax_t, ax_s, ax_l) = plt.subplots(1, 3, figsize=(13, 3.6),
+                                       layout="constrained")
 steps = run.step.clip(lower=1)  # step 0 is drawn at 1 on the log axes
-ax_t.plot(steps, run["predicted"], "o-", label="predicted (training-set moments)")
-ax_t.plot(steps, run["measured"], "s--", label="measured (D from train, D' fresh)")
-ax_t.plot(steps, run["measured (iid)"], ":", color="0.4", label="measured, i.i.d. control")
+ax_t.plot(steps, run["predicted"], "o-",
+          label="predicted (training-set moments)")
+ax_t.plot(steps, run["measured"], "s--",
+          label="measured (D from train, D' fresh)")
+ax_t.plot(steps, run["measured (iid)"], ":", color="0.4",
+          label="measured, i.i.d. control")
 ax_t.axvline(cfg.early_steps, color="0.6", linewidth=1)
-ax_t.set(xscale="log", xlabel="SGD step", ylabel="OSGR R", title="OSGR through training")
+ax_t.set(xscale="log", xlabel="SGD step", ylabel="OSGR R",
+         title="OSGR through training")
 ax_t.legend(fontsize=7)
-points = ax_s.scatter(run["predicted"], run["measured"], c=np.log10(steps), cmap="viridis")
+points = ax_s.scatter(run["predicted"], run["measured"], c=np.log10(steps),
+                      cmap="viridis")
 fig.colorbar(points, ax=ax_s, label="log10 SGD step")
 ax_s.axline((0, 0), slope=1, color="0.5", linewidth=1)
-ax_s.set(xlabel="predicted R", ylabel="measured R", title="measured vs predicted")
+ax_s.set(xlabel="predicted R", ylabel="measured R",
+         title="measured vs predicted")
 ax_l.plot(steps, run["train loss"], label="training set")
 ax_l.plot(steps, run["test loss"], label="fresh samples")
-ax_l.set(xscale="log", xlabel="SGD step", ylabel="cross-entropy (nats)", title="loss")
+ax_l.set(xscale="log", xlabel="SGD step", ylabel="cross-entropy (nats)",
+         title="loss")
 ax_l.legend()
 plt.show()
 
@@ -251,7 +273,8 @@ glue("ch3_worst_test_loss", f"{worst_late['test loss']:.2f}")
 glue("ch3_iid_gap", f"{iid_gap:.3f}")
 glue("ch3_R0", f"{run['predicted'].iloc[0]:.2f}")
 glue("ch3_R_min", f"{run['predicted'].min():.2f}")
-glue("ch3_final_gap", f"{run['test loss'].iloc[-1] - run['train loss'].iloc[-1]:.2f}")
+glue("ch3_final_gap",
+     f"{run['test loss'].iloc[-1] - run['train loss'].iloc[-1]:.2f}")
 
 # %% [markdown]
 # **What to notice.**
@@ -275,11 +298,13 @@ glue("ch3_final_gap", f"{run['test loss'].iloc[-1] - run['train loss'].iloc[-1]:
 
 # %%
 y_random = data.corrupt_labels(y, 1.0, dataset.num_classes, seed=cfg.seed)
-y_fresh_random = data.corrupt_labels(y_fresh, 1.0, dataset.num_classes, seed=cfg.seed + 1)
+y_fresh_random = data.corrupt_labels(y_fresh, 1.0, dataset.num_classes,
+                                     seed=cfg.seed + 1)
 
 
 def random_record(model):
-    """Mean GSNR over the training set and over fresh samples, both with random labels."""
+    """Mean GSNR over the training set and over fresh samples, both with
+    random labels."""
     on_train = gsnr.gradient_moments(model, ce, X, y_random)
     on_fresh = gsnr.gradient_moments(model, ce, X_fresh, y_fresh_random)
     return {"mean GSNR": gsnr.mean_gsnr(on_train),
@@ -298,23 +323,27 @@ for ax, where in zip(axes, ["training set", "fresh samples"]):
     column = "mean GSNR" if where == "training set" else "mean GSNR (fresh)"
     ax.plot(steps, run[column], "o-", label="true labels")
     ax.plot(steps, random_run[column], "s-", label="random labels")
-    ax.set(xscale="log", yscale="log", xlabel="SGD step", title=f"moments over the {where}")
+    ax.set(xscale="log", yscale="log", xlabel="SGD step",
+           title=f"moments over the {where}")
 axes[0].set_ylabel("mean GSNR, all parameters")
 axes[0].legend()
 plt.show()
 
 # %% tags=remove-cell
 ratio_labels = (run["mean GSNR"] / random_run["mean GSNR"]).to_numpy()
-ratio_fresh = (run["mean GSNR (fresh)"] / random_run["mean GSNR (fresh)"]).to_numpy()
+ratio_fresh = (run["mean GSNR (fresh)"]
+               / random_run["mean GSNR (fresh)"]).to_numpy()
 ratio_early = ratio_labels[(run.step <= cfg.early_steps).to_numpy()]
-first_above = int(np.argmax(ratio_labels <= 1)) if (ratio_labels <= 1).any() else len(run) - 1
+first_above = (int(np.argmax(ratio_labels <= 1)) if (ratio_labels <= 1).any()
+               else len(run) - 1)
 worst = int(np.argmin(ratio_labels))
 glue("ch3_label_early_min", f"{ratio_early.min():.1f}")
 glue("ch3_label_early_max", f"{ratio_early.max():.1f}")
 glue("ch3_label_below", int((ratio_labels > 1).sum()))
 glue("ch3_n_checkpoints", len(run))
 glue("ch3_label_cross_step", int(run.step.iloc[first_above]))
-glue("ch3_label_cross_acc", f"{100 * random_run['train acc'].iloc[first_above]:.0f}%")
+glue("ch3_label_cross_acc",
+     f"{100 * random_run['train acc'].iloc[first_above]:.0f}%")
 glue("ch3_label_worst_step", int(run.step.iloc[worst]))
 glue("ch3_label_worst_factor", f"{1 / ratio_labels.min():.1f}")
 glue("ch3_fresh_below", int((ratio_fresh > 1).sum()))
@@ -340,15 +369,17 @@ glue("ch3_random_fresh_loss", f"{random_run['fresh loss'].iloc[worst]:.2f}")
 
 # %%
 def rebound(values):
-    """How much a curve rises: the largest value[t] / min(value[:t+1]) (1: it only falls)."""
+    """How much a curve rises: the largest value[t] / min(value[:t+1])
+    (1: it only falls)."""
     values = np.asarray(values, dtype=float)
     return float(np.max(values / np.minimum.accumulate(values)))
 
 
 early_rise = rebound(early["mean GSNR"])
 for column in ("mean GSNR", "mean GSNR (fresh)"):
-    print(f"true labels, {column}: rise {rebound(early[column]):.2f} up to step "
-          f"{cfg.early_steps}, {rebound(run[column]):.2f} over the whole run")
+    print(f"true labels, {column}: rise {rebound(early[column]):.2f} up to "
+          f"step {cfg.early_steps}, {rebound(run[column]):.2f} over the "
+          f"whole run")
 
 # %% tags=remove-cell
 early_min_at = int(early.step.iloc[int(np.argmin(early["mean GSNR"]))])
@@ -379,9 +410,11 @@ glue("ch3_peak_step", int(run.step.iloc[peak]))
 
 # %%
 def second_layer_run(model, loss_fn, X, y, frozen, steps, **train_kw):
-    """Mean GSNR of the output layer's weights through training; first layer trained/frozen."""
+    """Mean GSNR of the output layer's weights through training; first layer
+    trained/frozen."""
     model = model.to(device)
-    model[1].requires_grad_(not frozen)  # model[0] flattens; model[1] is the first Linear
+    # model[0] flattens; model[1] is the first Linear
+    model[1].requires_grad_(not frozen)
     out = f"{len(model) - 1}.weight"
 
     def record(m):
@@ -389,30 +422,34 @@ def second_layer_run(model, loss_fn, X, y, frozen, steps, **train_kw):
             loss = float(loss_fn(m(X.to(device)), y.to(device)))
         moments = gsnr.gradient_moments(m, loss_fn, X, y).select(out)
         return {"gsnr": gsnr.mean_gsnr(moments), "loss": loss}
-    return finite(pd.DataFrame(gsnr.train_and_record(model, loss_fn, X, y, record, steps,
-                                                     **train_kw)))
+    return finite(pd.DataFrame(gsnr.train_and_record(
+        model, loss_fn, X, y, record, steps, **train_kw)))
 
 # %%
 def plot_contrast(runs, title, ylabel):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for (w, frozen), r in runs.items():
-        style = dict(linestyle="--" if frozen else "-", marker="s" if frozen else "o")
+        style = dict(linestyle="--" if frozen else "-",
+                     marker="s" if frozen else "o")
         label = f"{w} hidden, first layer {'frozen' if frozen else 'trained'}"
         axes[0].plot(r.step.clip(lower=1), r.gsnr, label=label, **style)
         axes[1].plot(r.step.clip(lower=1), r.loss, label=label, **style)
-    axes[0].set(xscale="log", yscale="log", xlabel="step", ylabel="mean GSNR, output layer",
-                title=title)
-    axes[1].set(xscale="log", xlabel="step", ylabel=ylabel, title="training loss")
+    axes[0].set(xscale="log", yscale="log", xlabel="step",
+                ylabel="mean GSNR, output layer", title=title)
+    axes[1].set(xscale="log", xlabel="step", ylabel=ylabel,
+                title="training loss")
     axes[0].legend(fontsize=7)
     plt.show()
 
 # %%
 contrast = {(w, frozen): second_layer_run(
-                models.mlp(dataset.input_shape, (w,), dataset.num_classes, seed=cfg.seed),
+                models.mlp(dataset.input_shape, (w,), dataset.num_classes,
+                           seed=cfg.seed),
                 ce, X, y, frozen, cfg.contrast_checkpoints, lr=cfg.lr,
                 batch_size=cfg.batch_size, seed=cfg.seed)
             for w in cfg.contrast_widths for frozen in (False, True)}
-plot_contrast(contrast, f"{cfg.dataset}: two-layer MLPs", "cross-entropy (nats)")
+plot_contrast(contrast, f"{cfg.dataset}: two-layer MLPs",
+              "cross-entropy (nats)")
 
 # %% tags=remove-cell
 rises = {key: rebound(r.gsnr) for key, r in contrast.items()}
@@ -424,7 +461,8 @@ glue("ch3_rise_narrow_frozen", f"{rises[narrow, True]:.2f}")
 glue("ch3_rise_wide", f"{rises[wide, False]:.2f}")
 glue("ch3_rise_wide_frozen", f"{rises[wide, True]:.2f}")
 for (w, frozen), r in contrast.items():
-    glue(f"ch3_loss_{'narrow' if w == narrow else 'wide'}{'_frozen' if frozen else ''}",
+    glue(f"ch3_loss_{'narrow' if w == narrow else 'wide'}"
+         f"{'_frozen' if frozen else ''}",
          f"{r.loss.iloc[-1]:.2f}")
 
 # %% [markdown]
@@ -441,10 +479,12 @@ for (w, frozen), r in contrast.items():
 # We train the same two-layer MLPs with full-batch gradient descent on the mean squared error, learning rate {glue:text}`ch3_toy_lr`, on {glue:text}`ch3_toy_n` samples.
 
 # %%
-X_toy, y_toy = data.product_regression(cfg.toy_n, cfg.toy_d, cfg.toy_noise, seed=cfg.seed)
-toy = {(w, frozen): second_layer_run(models.mlp(cfg.toy_d, (w,), num_classes=1, seed=cfg.seed),
-                                     F.mse_loss, X_toy, y_toy, frozen, cfg.toy_checkpoints,
-                                     lr=cfg.toy_lr)
+X_toy, y_toy = data.product_regression(cfg.toy_n, cfg.toy_d, cfg.toy_noise,
+                                       seed=cfg.seed)
+toy = {(w, frozen): second_layer_run(
+           models.mlp(cfg.toy_d, (w,), num_classes=1, seed=cfg.seed),
+           F.mse_loss, X_toy, y_toy, frozen, cfg.toy_checkpoints,
+           lr=cfg.toy_lr)
        for w in cfg.contrast_widths for frozen in (False, True)}
 plot_contrast(toy, "y = x0 * x1 + noise: two-layer MLPs", "mean squared error")
 
@@ -504,53 +544,60 @@ glue("ch3_toy_peak_step", int(narrow_toy.step.iloc[peak]))
 # A "rise" is the largest ratio of a GSNR curve to its running minimum.
 
 # %%
-RISE_TEST = ("held if some checkpoint is at least 1.2 times the lowest earlier value "
-             "(the rise; 1.2 is this chapter's choice); one checkpoint suffices, so "
-             "a single noisy uptick can pass it")
+RISE_TEST = ("held if some checkpoint is at least 1.2 times the lowest "
+             "earlier value (the rise; 1.2 is this chapter's choice); one "
+             "checkpoint suffices, so a single noisy uptick can pass it")
 pearson_of = lambda x, y: pearsonr(x, y).statistic
 null_early = rank.permutation_pass_rate(early["predicted"], early["measured"],
                                         pearson_of, lambda r: r >= 0.9)
 null_all = rank.permutation_pass_rate(run["predicted"], run["measured"],
                                       pearson_of, lambda r: r >= 0.9)
-every = "held if the true-label GSNR exceeds the random-label GSNR at every one of"
+every = ("held if the true-label GSNR exceeds the random-label GSNR at every "
+         "one of")
 claims = [
     Claim(claim=f"Measured and predicted OSGR correlate over early training "
                 f"(r >= 0.9, steps <= {cfg.early_steps})",
           paper="r about 0.91-0.97 (approx.)",
-          measured=f"r = {r_early:.2f} ({len(early)} checkpoints)", held=r_early >= 0.9,
+          measured=f"r = {r_early:.2f} ({len(early)} checkpoints)",
+          held=r_early >= 0.9,
           test="held if Pearson's r between measured and predicted R over the "
-               "early checkpoints is at least 0.9, the low end of the paper's range",
+               "early checkpoints is at least 0.9, the low end of the "
+               "paper's range",
           null=f"the same values paired at random pass with probability "
                f"{null_early:.3f} (2,000 permutations)"),
-    Claim(claim="They agree early in training (median |measured - predicted| <= 0.05)",
+    Claim(claim="They agree early in training "
+                "(median |measured - predicted| <= 0.05)",
           paper="agree early (approx.)", measured=f"{early_gap:.3f}",
           held=early_gap <= 0.05,
-          test="held if the median absolute difference over the early checkpoints "
-               "is at most 0.05 (R lies in [0, 1])"),
+          test="held if the median absolute difference over the early "
+               "checkpoints is at most 0.05 (R lies in [0, 1])"),
     Claim(claim="They stay strongly correlated over the whole run (r >= 0.9)",
-          paper="r about 0.91-0.97", measured=f"r = {r_all:.2f} ({len(run)} checkpoints)",
+          paper="r about 0.91-0.97",
+          measured=f"r = {r_all:.2f} ({len(run)} checkpoints)",
           held=r_all >= 0.9,
           test="held if Pearson's r over every checkpoint is at least 0.9",
           null=f"a random pairing passes with probability {null_all:.3f}"),
-    Claim(claim="GSNR (training-set moments) is lower on random labels at every "
-                "checkpoint",
+    Claim(claim="GSNR (training-set moments) is lower on random labels at "
+                "every checkpoint",
           paper="stays low on random labels",
           measured=f"true / random: min {ratio_labels.min():.2f}, "
                    f"median {np.median(ratio_labels):.1f}",
           held=bool((ratio_labels > 1).all()),
           test=f"{every} the {len(ratio_labels)} checkpoints"),
-    Claim(claim=f"... at every checkpoint of early training (steps <= {cfg.early_steps})",
+    Claim(claim=f"... at every checkpoint of early training "
+                f"(steps <= {cfg.early_steps})",
           paper="stays low on random labels",
           measured=f"true / random: min {ratio_early.min():.1f}",
           held=bool((ratio_early > 1).all()),
           test=f"{every} the {len(ratio_early)} early checkpoints"),
-    Claim(claim="GSNR (fresh-sample moments) is lower on random labels at every "
-                "checkpoint",
+    Claim(claim="GSNR (fresh-sample moments) is lower on random labels at "
+                "every checkpoint",
           paper="stays low on random labels",
           measured=f"true / random: min {ratio_fresh.min():.2f}, "
                    f"median {np.median(ratio_fresh):.1f}",
           held=bool((ratio_fresh > 1).all()),
-          test=f"{every} the {len(ratio_fresh)} checkpoints, moments over fresh samples"),
+          test=f"{every} the {len(ratio_fresh)} checkpoints, moments over "
+               "fresh samples"),
     Claim(claim=f"The deep MLP's mean GSNR rises early in training "
                 f"(rise >= 1.2, steps <= {cfg.early_steps})",
           paper="rises early in training", measured=f"rise {early_rise:.2f}",
@@ -559,17 +606,21 @@ claims = [
 
 # %%
 def contrast_claims(w, where, runs_rises):
-    """Rise with the first layer trained (>= 1.2), none with it frozen (<= 1.05)."""
+    """Rise with the first layer trained (>= 1.2), none with it frozen
+    (<= 1.05)."""
     trained, frozen = runs_rises[w, False], runs_rises[w, True]
-    rises = Claim(claim=f"{where}, {w} hidden, first layer trained: output-layer "
-                        "GSNR rises (rise >= 1.2)",
-                  paper="rises early in training", measured=f"rise {trained:.2f}",
+    rises = Claim(claim=f"{where}, {w} hidden, first layer trained: "
+                        "output-layer GSNR rises (rise >= 1.2)",
+                  paper="rises early in training",
+                  measured=f"rise {trained:.2f}",
                   held=trained >= 1.2, test=RISE_TEST)
-    falls = Claim(claim=f"{where}, {w} hidden, first layer frozen: it only falls "
-                        "(rise <= 1.05)",
-                  paper="only falls", measured=f"rise {frozen:.2f}", held=frozen <= 1.05,
-                  test="held if no checkpoint is more than 5% above the lowest "
-                       "earlier value (the 5% allowance is this chapter's choice)")
+    falls = Claim(claim=f"{where}, {w} hidden, first layer frozen: it only "
+                        "falls (rise <= 1.05)",
+                  paper="only falls", measured=f"rise {frozen:.2f}",
+                  held=frozen <= 1.05,
+                  test="held if no checkpoint is more than 5% above the "
+                       "lowest earlier value (the 5% allowance is this "
+                       "chapter's choice)")
     return [rises, falls]
 
 

@@ -79,8 +79,10 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install helpers from the book's repository
-    %pip install --quiet "why-deep-networks-generalize @ git+https://github.com/why-deep-networks-generalize/book"
+# Colab: install helpers from the book's repository
+if "google.colab" in sys.modules:
+    repo = "git+https://github.com/why-deep-networks-generalize/book"
+    %pip install --quiet "why-deep-networks-generalize @ {repo}"
     from google.colab import output
     output.enable_custom_widget_manager()  # ipywidgets 8 in Colab
 
@@ -93,30 +95,34 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-from helpers import (data, interpolation, losses, models, plots, scale, settings,
-                     sweep, train, widgets)
+from helpers import (data, interpolation, losses, models, plots, scale,
+                     settings, sweep, train, widgets)
 from helpers.metrics import landscape, rank
 from helpers.report import Claim, fmt_pct, glue, scorecard
 
 SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.bad_minima(SCALE)
-settings.use_fixed_threads()  # one torch thread, as in every sweep: same numbers
+# one torch thread, as in every sweep: same numbers
+settings.use_fixed_threads()
 plots.set_theme()
 
 # %%
 n = cfg.n_train
-pool = data.load_dataset(cfg.dataset, n_train=n + cfg.n_distractor, n_test=cfg.n_test)
+pool = data.load_dataset(cfg.dataset, n_train=n + cfg.n_distractor,
+                         n_test=cfg.n_test)
 dataset = replace(pool, x_train=pool.x_train[:n], y_train=pool.y_train[:n])
 x_distractor, y_distractor = pool.x_train[n:], pool.y_train[n:]
-key = torch.randn(dataset.x_train[0].numel(), dtype=torch.float64,  # a row's id: a projection
+# a row's id: a projection
+key = torch.randn(dataset.x_train[0].numel(), dtype=torch.float64,
                   generator=torch.Generator().manual_seed(0))
 ids = lambda x: set((x.reshape(len(x), -1).double() @ key).tolist())
 shared = len(ids(x_distractor) & (ids(dataset.x_train) | ids(dataset.x_test)))
 f = cfg.distractor_fraction  # of all samples in a step
 distractor_batch = round(cfg.batch_size * f / (1 - f))
 print(cfg.scale, "scale:", dataset, "| device:", train.pick_device())
-print(f"distractors: {len(y_distractor)} samples, {shared} shared with train or test; "
-      f"{distractor_batch} per step next to {cfg.batch_size} training samples")
+print(f"distractors: {len(y_distractor)} samples, {shared} shared with train "
+      f"or test; {distractor_batch} per step next to {cfg.batch_size} "
+      f"training samples")
 
 # %% [markdown]
 # ## Experiment 1: good and bad minima on a 2-D toy
@@ -127,28 +133,36 @@ print(f"distractors: {len(y_distractor)} samples, {shared} shared with train or 
 
 # %%
 toy = data.two_spirals(n_train=400, n_test=2000, noise=0.5, seed=0)
-toy_distractors = data.two_spirals(n_train=cfg.toy_distractors, n_test=2, noise=0.5, seed=1)
+toy_distractors = data.two_spirals(n_train=cfg.toy_distractors, n_test=2,
+                                   noise=0.5, seed=1)
 axis = torch.linspace(-18, 18, 121)
-plane = torch.cartesian_prod(axis, axis).flip(1)  # (x, y) of every grid point, row by row
+# (x, y) of every grid point, row by row
+plane = torch.cartesian_prod(axis, axis).flip(1)
 print(toy, "| distractor pool:", len(toy_distractors.y_train), "samples")
 
 
 # %%
 def toy_run(beta, seed, hidden, schedule, n_distractors, distractor_batch):
-    """Train the deep narrow MLP on two spirals at ``beta``; its accuracies and p(class 1) map.
+    """Train the deep narrow MLP on two spirals at ``beta``; its accuracies
+    and p(class 1) map.
 
-    ``hidden``: the widths; ``schedule``: (full-batch Adam steps, lr) phases; each step
-    takes ``distractor_batch`` samples from a pool of ``n_distractors`` fresh spirals.
+    ``hidden``: the widths; ``schedule``: (full-batch Adam steps, lr) phases;
+    each step takes ``distractor_batch`` samples from a pool of
+    ``n_distractors`` fresh spirals.
     """
     pool = data.two_spirals(n_train=n_distractors, n_test=2, noise=0.5, seed=1)
     model = models.mlp(2, hidden, num_classes=2, seed=seed)
-    loss_fn = losses.distractor_loss(pool.x_train, pool.y_train, beta, distractor_batch)
+    loss_fn = losses.distractor_loss(pool.x_train, pool.y_train, beta,
+                                     distractor_batch)
     for phase, (epochs, lr) in enumerate(schedule):  # a step decay of the rate
-        h = train.fit(model, toy, epochs=epochs, lr=lr, batch_size=len(toy.y_train),
-                      optimizer="adam", loss_fn=loss_fn, seed=seed + phase, progress=False)
+        h = train.fit(model, toy, epochs=epochs, lr=lr,
+                      batch_size=len(toy.y_train), optimizer="adam",
+                      loss_fn=loss_fn, seed=seed + phase, progress=False)
     with torch.no_grad():
-        p1 = torch.softmax(model.eval()(plane.to(train.pick_device())), 1)[:, 1].cpu()
-    return {"train_acc": h.train_acc[-1], "test_acc": h.test_acc[-1], "p1": p1.tolist()}
+        logits = model.eval()(plane.to(train.pick_device()))
+        p1 = torch.softmax(logits, 1)[:, 1].cpu()
+    return {"train_acc": h.train_acc[-1], "test_acc": h.test_acc[-1],
+            "p1": p1.tolist()}
 
 
 # %% [markdown]
@@ -164,27 +178,38 @@ toy_points = [dict(beta=b, seed=0, **toy_settings) for b in (0.0, cfg.toy_beta)]
 toy_runs = sweep.run_sweep(toy_run, toy_points, name="ch4-toy", version="1",
                            n_jobs=-1)
 g = torch.Generator().manual_seed(0)
-W = cfg.toy_bandwidth * torch.randn(2, cfg.toy_features, generator=g, dtype=torch.float64)
-phase = 2 * np.pi * torch.rand(cfg.toy_features, generator=g, dtype=torch.float64)
-features = lambda x: (2 / cfg.toy_features) ** 0.5 * torch.cos(x.double() @ W + phase)
-w_linear = interpolation.min_norm_solution(features(toy.x_train), 2.0 * toy.y_train - 1)
-linear_acc = lambda x, y: ((features(x) @ w_linear > 0).long() == y).double().mean().item()
+W = cfg.toy_bandwidth * torch.randn(2, cfg.toy_features, generator=g,
+                                    dtype=torch.float64)
+phase = 2 * np.pi * torch.rand(cfg.toy_features, generator=g,
+                               dtype=torch.float64)
+features = lambda x: ((2 / cfg.toy_features) ** 0.5
+                      * torch.cos(x.double() @ W + phase))
+w_linear = interpolation.min_norm_solution(features(toy.x_train),
+                                           2.0 * toy.y_train - 1)
+linear_acc = lambda x, y: (((features(x) @ w_linear > 0).long() == y)
+                           .double().mean().item())
 toy_linear = {"train_acc": linear_acc(toy.x_train, toy.y_train),
               "test_acc": linear_acc(toy.x_test, toy.y_test),
-              "p1": ((features(plane) @ w_linear).clamp(-1, 1) / 2 + 0.5).tolist()}
+              "p1": ((features(plane) @ w_linear).clamp(-1, 1) / 2
+                     + 0.5).tolist()}
 
 # %%
-titles = ["good minimum (clean, β = 0)", f"bad minimum (poisoned, β = {cfg.toy_beta:g})",
+titles = ["good minimum (clean, β = 0)",
+          f"bad minimum (poisoned, β = {cfg.toy_beta:g})",
           "linear model, random features"]
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.9))
 for ax, title, run in zip(axes, titles, toy_runs + [toy_linear]):
     p1 = np.array(run["p1"]).reshape(len(axis), len(axis))
-    ax.contourf(axis, axis, p1, levels=np.linspace(0, 1, 11), cmap="coolwarm", alpha=0.8)
+    ax.contourf(axis, axis, p1, levels=np.linspace(0, 1, 11), cmap="coolwarm",
+                alpha=0.8)
     ax.contour(axis, axis, p1, levels=[0.5], colors="k", linewidths=0.8)
-    ax.scatter(*toy.x_train.T, c=toy.y_train, cmap="coolwarm", edgecolors="k", s=9, lw=0.4)
-    accuracies = f"train {fmt_pct(run['train_acc'])}, test {fmt_pct(run['test_acc'])}"
+    ax.scatter(*toy.x_train.T, c=toy.y_train, cmap="coolwarm", edgecolors="k",
+               s=9, lw=0.4)
+    accuracies = (f"train {fmt_pct(run['train_acc'])}, "
+                  f"test {fmt_pct(run['test_acc'])}")
     ax.set(title=title, xlabel=accuracies, xticks=[], yticks=[], aspect="equal")
-fig.suptitle("decision boundaries: colour = p(class 1), black line = 0.5, dots = training set")
+fig.suptitle("decision boundaries: colour = p(class 1), black line = 0.5, "
+             "dots = training set")
 plt.show()
 
 # %% tags=remove-cell
@@ -219,45 +244,56 @@ glue("ch4_toy_steps", sum(e for e, _ in cfg.toy_schedule))
 
 # %%
 X, y = dataset.x_train, dataset.y_train
-Xh, yh = X[:cfg.hessian_samples], y[:cfg.hessian_samples]  # the Hessian's data: one graph
+# the Hessian's data: one graph
+Xh, yh = X[:cfg.hessian_samples], y[:cfg.hessian_samples]
 coords = np.linspace(-cfg.slice_span, cfg.slice_span, cfg.slice_points)
-grid = np.linspace(-cfg.slice_span / 2, cfg.slice_span / 2, cfg.grid_points)  # 2-D: zoom in
+# 2-D: zoom in
+grid = np.linspace(-cfg.slice_span / 2, cfg.slice_span / 2, cfg.grid_points)
 
 
 def measure_basin(model, d1):
-    """The measurements made for the two minima we compare: 2-D slice, trace, basin radii."""
+    """The measurements made for the two minima we compare: 2-D slice, trace,
+    basin radii."""
     d2 = landscape.filter_normalized_direction(model, seed=2)
     trace = landscape.hessian_trace(model, None, Xh, yh, seed=0)
     radii = landscape.basin_radius(model, X, y, threshold=cfg.radius_threshold,
                                    n_directions=cfg.n_directions, seed=100)
-    return {"slice2d": landscape.loss_slice(model, [d1, d2], grid, X, y).loss.tolist(),
-            "trace": asdict(trace), "radii": radii.radii.tolist(), "dim": radii.dim,
-            "max_radius": radii.max_radius, "base_loss": radii.base_loss}
+    return {"slice2d": landscape.loss_slice(
+                model, [d1, d2], grid, X, y).loss.tolist(),
+            "trace": asdict(trace), "radii": radii.radii.tolist(),
+            "dim": radii.dim, "max_radius": radii.max_radius,
+            "base_loss": radii.base_loss}
 
 
 # %%
 def make_model(seed):
-    """The profile's network; ResNet-18 (paper scale) is torchvision's, with a CIFAR stem."""
+    """The profile's network; ResNet-18 (paper scale) is torchvision's, with a
+    CIFAR stem."""
     if cfg.architecture != "resnet18":
-        return models.build(cfg.architecture, dataset.input_shape, dataset.num_classes,
-                            seed=seed, **cfg.model_kwargs)
+        return models.build(cfg.architecture, dataset.input_shape,
+                            dataset.num_classes, seed=seed,
+                            **cfg.model_kwargs)
     import torchvision  # paper scale only; Colab has it
 
     torch.manual_seed(seed)
     net = torchvision.models.resnet18(num_classes=dataset.num_classes)
-    net.conv1, net.maxpool = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False), torch.nn.Identity()
+    net.conv1, net.maxpool = (torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False),
+                              torch.nn.Identity())
     return net
 
 
 # %%
 def poisoned_minimum(beta, seed, analyze, profile):
-    """Train on the poisoned loss at ``beta``; return the history and the minimum's geometry.
+    """Train on the poisoned loss at ``beta``; return the history and the
+    minimum's geometry.
 
-    ``profile`` is the chapter's profile (``cfg``): the training reads its sizes from it, and
-    the data and grids above were built from it, so the sweep's key holds all of them.
+    ``profile`` is the chapter's profile (``cfg``): the training reads its
+    sizes from it, and the data and grids above were built from it, so the
+    sweep's key holds all of them.
     """
     model = make_model(seed)
-    loss_fn = losses.distractor_loss(x_distractor, y_distractor, beta, distractor_batch)
+    loss_fn = losses.distractor_loss(x_distractor, y_distractor, beta,
+                                     distractor_batch)
     h = train.fit(model, dataset, epochs=profile.epochs, lr=profile.lr,
                   batch_size=profile.batch_size, optimizer=profile.optimizer,
                   loss_fn=loss_fn, seed=seed, progress=settings.progress(),
@@ -273,11 +309,13 @@ def poisoned_minimum(beta, seed, analyze, profile):
 # %%
 points = [dict(beta=b, seed=0, analyze=b in (0.0, cfg.bad_beta), profile=cfg)
           for b in cfg.beta_grid]
-minima = sweep.run_sweep(poisoned_minimum, points, name="ch4-poisoned", version="1",
-                         n_jobs=-1)
+minima = sweep.run_sweep(poisoned_minimum, points, name="ch4-poisoned",
+                         version="1", n_jobs=-1)
 runs = dict(zip(cfg.beta_grid, minima))
-tau = cfg.radius_threshold  # the train loss (nats) at which a slice's valley ends
-width = lambda r: landscape.LossSlice(coords, np.array(r["slice"]), None).width(tau)
+# the train loss (nats) at which a slice's valley ends
+tau = cfg.radius_threshold
+width = lambda r: (landscape.LossSlice(coords, np.array(r["slice"]), None)
+                   .width(tau))
 last = lambda r, key: r["history"][key][-1]
 by_beta = pd.DataFrame({b: {"train acc (%)": 100 * last(r, "train_acc"),
                             "test acc (%)": 100 * last(r, "test_acc"),
@@ -290,14 +328,16 @@ by_beta.round(4)
 # %%
 fig, (ax_acc, ax_sharp) = plt.subplots(1, 2, figsize=(9, 3.3))
 for split, color in (("train", plots.TRAIN_COLOR), ("test", plots.TEST_COLOR)):
-    ax_acc.plot(by_beta.index, by_beta[f"{split} acc (%)"], "o-", color=color, label=split)
-ax_acc.axhline(100 / dataset.num_classes, color="0.3", linestyle=":", label="chance")
-ax_acc.set(xlabel="anti-generalization weight β", ylabel="accuracy (%)", ylim=(0, 101),
-           title="accuracy")
+    ax_acc.plot(by_beta.index, by_beta[f"{split} acc (%)"], "o-", color=color,
+                label=split)
+ax_acc.axhline(100 / dataset.num_classes, color="0.3", linestyle=":",
+               label="chance")
+ax_acc.set(xlabel="anti-generalization weight β", ylabel="accuracy (%)",
+           ylim=(0, 101), title="accuracy")
 ax_acc.legend()
 ax_sharp.plot(by_beta.index, by_beta["top eigenvalue"], "o-", color="0.2")
-ax_sharp.set(xlabel="anti-generalization weight β", ylabel="top Hessian eigenvalue",
-             title="sharpness")
+ax_sharp.set(xlabel="anti-generalization weight β",
+             ylabel="top Hessian eigenvalue", title="sharpness")
 plt.show()
 
 # %% tags=remove-cell
@@ -306,7 +346,8 @@ acc = lambda r, split: r["history"][f"{split}_acc"][-1]
 drop = acc(clean, "test") - acc(bad, "test")
 rho_test = spearmanr(by_beta.index, by_beta["test acc (%)"]).statistic
 rho_width = spearmanr(by_beta.index, by_beta["slice width"]).statistic
-eig_over_clean = by_beta["top eigenvalue"].drop(0.0) / by_beta.loc[0.0, "top eigenvalue"]
+eig_over_clean = (by_beta["top eigenvalue"].drop(0.0)
+                  / by_beta.loc[0.0, "top eigenvalue"])
 glue("ch4_epochs", cfg.epochs)
 glue("ch4_bad_beta", f"{cfg.bad_beta:g}")
 glue("ch4_clean_test", fmt_pct(acc(clean, "test")))
@@ -316,12 +357,14 @@ glue("ch4_drop", f"{100 * drop:.1f}")
 glue("ch4_min_train", fmt_pct(by_beta["train acc (%)"].min() / 100))
 glue("ch4_rho_test", f"{rho_test:.2f}")
 glue("ch4_rho_width", f"{rho_width:.2f}")
-b_low = min(b for b in cfg.beta_grid if b > 0)  # the mildest poison: when does its test fall?
+# the mildest poison: when does its test fall?
+b_low = min(b for b in cfg.beta_grid if b > 0)
 h_low = runs[b_low]["history"]
 fitted = next((i for i, a in enumerate(h_low["train_acc"]) if a >= 0.999), None)
 glue("ch4_b_low", f"{b_low:g}")
 glue("ch4_low_fitted_epoch", "never" if fitted is None else f"{fitted + 1}")
-glue("ch4_low_test_at_fit", "-" if fitted is None else fmt_pct(h_low["test_acc"][fitted]))
+glue("ch4_low_test_at_fit",
+     "-" if fitted is None else fmt_pct(h_low["test_acc"][fitted]))
 glue("ch4_low_test_final", fmt_pct(h_low["test_acc"][-1]))
 glue("ch4_eig_over_min", f"{eig_over_clean.min():.1f}")
 glue("ch4_eig_over_max", f"{eig_over_clean.max():.1f}")
@@ -346,36 +389,43 @@ glue("ch4_eig_over_max", f"{eig_over_clean.max():.1f}")
 # The 2-D slices zoom in to half the range of the 1-D one, where the valleys are.
 
 # %%
-minima = ((0.0, "good", plots.TRAIN_COLOR), (cfg.bad_beta, "bad", plots.TEST_COLOR))
+minima = ((0.0, "good", plots.TRAIN_COLOR),
+          (cfg.bad_beta, "bad", plots.TEST_COLOR))
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
 for b, name, color in minima:
-    axes[0].plot(coords, runs[b]["slice"], color=color, label=f"{name} (β = {b:g})")
+    axes[0].plot(coords, runs[b]["slice"], color=color,
+                 label=f"{name} (β = {b:g})")
 axes[0].axhline(cfg.radius_threshold, color="0.3", linestyle=":", label="τ")
 axes[0].set(xlabel="step a along a filter-normalized direction", yscale="log",
             ylabel="train cross-entropy (nats)", title="1-D slice")
 axes[0].legend(fontsize=8)
 levels = np.linspace(-3, 1, 9)  # log10 of the train loss
 for ax, (b, name, _) in zip(axes[1:], minima):
-    surface = np.log10(np.maximum(np.array(runs[b]["slice2d"]), 1e-12))  # a loss can be 0.0
-    cs = ax.contourf(grid, grid, surface.T, levels=levels, cmap="viridis", extend="both")
+    # a loss can be 0.0
+    surface = np.log10(np.maximum(np.array(runs[b]["slice2d"]), 1e-12))
+    cs = ax.contourf(grid, grid, surface.T, levels=levels, cmap="viridis",
+                     extend="both")
     ax.set(xlabel="a (direction 1)", ylabel="b (direction 2)", aspect="equal",
            title=f"2-D slice, {name} minimum")
 fig.colorbar(cs, ax=axes[1:], label="log10 train cross-entropy")
 plt.show()
 
 # %%
-curvature = pd.DataFrame({name: {"test acc (%)": 100 * acc(runs[b], "test"),
-                                 "top eigenvalue": runs[b]["eigenvalue"]["eigenvalue"],
-                                 "power-iteration steps": runs[b]["eigenvalue"]["iterations"],
-                                 "Hessian trace": runs[b]["trace"]["trace"],
-                                 "trace std error": runs[b]["trace"]["std_error"],
-                                 f"slice width at τ": width(runs[b])}
-                          for b, name in ((0.0, "good"), (cfg.bad_beta, "bad"))})
+curvature = pd.DataFrame({
+    name: {"test acc (%)": 100 * acc(runs[b], "test"),
+           "top eigenvalue": runs[b]["eigenvalue"]["eigenvalue"],
+           "power-iteration steps": runs[b]["eigenvalue"]["iterations"],
+           "Hessian trace": runs[b]["trace"]["trace"],
+           "trace std error": runs[b]["trace"]["std_error"],
+           f"slice width at τ": width(runs[b])}
+    for b, name in ((0.0, "good"), (cfg.bad_beta, "bad"))})
 curvature.round(4)
 
 # %% tags=remove-cell
-eig_ratio = curvature.loc["top eigenvalue", "bad"] / curvature.loc["top eigenvalue", "good"]
-trace_ratio = curvature.loc["Hessian trace", "bad"] / curvature.loc["Hessian trace", "good"]
+eig_ratio = (curvature.loc["top eigenvalue", "bad"]
+             / curvature.loc["top eigenvalue", "good"])
+trace_ratio = (curvature.loc["Hessian trace", "bad"]
+               / curvature.loc["Hessian trace", "good"])
 width_good, width_bad = curvature.loc["slice width at τ", ["good", "bad"]]
 glue("ch4_tau", f"{cfg.radius_threshold:g}")
 glue("ch4_eig_good", f"{curvature.loc['top eigenvalue', 'good']:.3g}")
@@ -401,17 +451,21 @@ glue("ch4_width_bad", f"{width_bad:.3f}")
 # %%
 radii = {name: np.array(runs[b]["radii"]) for b, name, _ in minima}
 dim = runs[0.0]["dim"]
-log10_volume = {name: landscape.log10_basin_volume(r, dim) for name, r in radii.items()}
+log10_volume = {name: landscape.log10_basin_volume(r, dim)
+                for name, r in radii.items()}
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for (b, name, color), r in zip(minima, radii.values()):
     ax.hist(r, bins=10, color=color, alpha=0.7,
-            label=f"{name} (β = {b:g}): log10 volume {log10_volume[name]:,.0f}")
-ax.set(xlabel="basin radius r (units of the filter-normalized direction)", ylabel="directions")
+            label=f"{name} (β = {b:g}): "
+                  f"log10 volume {log10_volume[name]:,.0f}")
+ax.set(xlabel="basin radius r (units of the filter-normalized direction)",
+       ylabel="directions")
 ax.legend(fontsize=8)
 plt.show()
 print(f"n = {dim:,} weights; mean radius: good {radii['good'].mean():.3f}, "
       f"bad {radii['bad'].mean():.3f}")
-print(f"log10 volume ratio (good / bad): {log10_volume['good'] - log10_volume['bad']:,.0f}")
+print(f"log10 volume ratio (good / bad): "
+      f"{log10_volume['good'] - log10_volume['bad']:,.0f}")
 
 # %% tags=remove-cell
 log10_ratio = log10_volume["good"] - log10_volume["bad"]
@@ -423,7 +477,8 @@ glue("ch4_r_bad", f"{radii['bad'].mean():.3f}")
 glue("ch4_radius_ratio", f"{radius_ratio:.2f}")
 glue("ch4_log10_ratio", f"{log10_ratio:,.0f}")
 glue("ch4_one_percent", f"{dim * np.log10(1.01):,.0f}")
-glue("ch4_capped", int(sum((r >= runs[0.0]["max_radius"]).sum() for r in radii.values())))
+glue("ch4_capped", int(sum((r >= runs[0.0]["max_radius"]).sum()
+                           for r in radii.values())))
 
 # %% [markdown]
 # **What to notice.**
@@ -455,30 +510,36 @@ glue("ch4_capped", int(sum((r >= runs[0.0]["max_radius"]).sum() for r in radii.v
 
 # %%
 def explorer_figure(run, title):
-    """Left: accuracy per epoch and the gap (plots.gap_figure); right: the 1-D slice."""
+    """Left: accuracy per epoch and the gap (plots.gap_figure); right: the 1-D
+    slice."""
     history = train.History.from_dict(run["history"])
     fig = plots.gap_figure(history, title, chance=1 / dataset.num_classes)
     ax = fig.axes[1]  # gap_figure's loss panel becomes the slice panel
     ax.clear()
-    ax.plot(coords, runs[0.0]["slice"], color="0.5", linestyle="--", label="β = 0 (clean)")
+    ax.plot(coords, runs[0.0]["slice"], color="0.5", linestyle="--",
+            label="β = 0 (clean)")
     ax.plot(coords, run["slice"], color=plots.TEST_COLOR, label="this run")
     ax.set(xlabel="step a along a filter-normalized direction", yscale="log",
-           ylabel="train cross-entropy (nats)", title="1-D slice of the minimum")
+           ylabel="train cross-entropy (nats)",
+           title="1-D slice of the minimum")
     ax.legend(fontsize=8)
     return fig
 
 
 # %%
 def train_fresh(b):
-    run = poisoned_minimum(b, seed=1, analyze=False, profile=profile)  # a new seed, not cached
+    # a new seed, not cached
+    run = poisoned_minimum(b, seed=1, analyze=False, profile=cfg)
     return explorer_figure(run, f"fresh run, β = {b:g}")
 
 
-from_sweep = lambda b: explorer_figure(runs[b], f"poisoned training, β = {b:g}")
-widgets.gap_explorer(cfg.beta_grid, from_sweep, symbol="β", default=cfg.bad_beta,
-                     train=train_fresh,
-                     caption="Anti-generalization weight <i>β</i>: how hard training pushes "
-                             "the network to be wrong on distractors drawn like the test set.")
+from_sweep = lambda b: explorer_figure(runs[b],
+                                       f"poisoned training, β = {b:g}")
+widgets.gap_explorer(cfg.beta_grid, from_sweep, symbol="β",
+                     default=cfg.bad_beta, train=train_fresh,
+                     caption="Anti-generalization weight <i>β</i>: how hard "
+                             "training pushes the network to be wrong on "
+                             "distractors drawn like the test set.")
 
 # %% [markdown]
 # ## At paper scale
@@ -497,71 +558,81 @@ glue("ch4_hessian_paper", f"{scale.bad_minima('paper').hessian_samples:,}")
 # The verdicts are computed from the numbers above, with the threshold stated in the claim.
 
 # %%
-pct = lambda r, split: fmt_pct(acc(r, split) if "history" in r else r[f"{split}_acc"])
+pct = lambda r, split: fmt_pct(acc(r, split) if "history" in r
+                               else r[f"{split}_acc"])
 eig = curvature.loc["top eigenvalue"]
 toy_drop = toy_good["test_acc"] - toy_bad["test_acc"]
 loss_good, loss_bad = last(clean, "train_loss"), last(bad, "train_loss")
 unequal = (f"the two minima end at train losses {loss_good:.2g} (good) and "
-           f"{loss_bad:.2g} (bad), and near interpolation curvature grows with the "
-           "loss, so this comparison does not hold the loss equal")
+           f"{loss_bad:.2g} (bad), and near interpolation curvature grows "
+           "with the loss, so this comparison does not hold the loss equal")
 rho_of = lambda x, y: spearmanr(x, y).statistic
-null_rho = rank.permutation_pass_rate(by_beta.index, by_beta["test acc (%)"], rho_of,
-                                      lambda rho: rho <= -0.9)
+null_rho = rank.permutation_pass_rate(by_beta.index, by_beta["test acc (%)"],
+                                      rho_of, lambda rho: rho <= -0.9)
 claims = [
     Claim(claim="Poisoned training fits the training set (>= 99%), "
                 "test >= 30 points below clean",
-          paper="SVHN ResNet-18: 100% train, 29% test; clean training generalizes",
+          paper="SVHN ResNet-18: 100% train, 29% test; clean training "
+                "generalizes",
           measured=f"β = {cfg.bad_beta:g}: {pct(bad, 'train')} train, "
                    f"{pct(bad, 'test')} test (clean {pct(clean, 'test')})",
           held=acc(bad, "train") >= 0.99 and drop >= 0.30,
           test="held if the poisoned network reaches 99% training accuracy and "
                "its test accuracy is at least 30 points below the clean one's"),
     Claim(claim="Test accuracy falls as beta grows (Spearman rho <= -0.9)",
-          paper="more poison, worse test accuracy", measured=f"rho = {rho_test:.2f}",
+          paper="more poison, worse test accuracy",
+          measured=f"rho = {rho_test:.2f}",
           held=rho_test <= -0.9,
           test=f"held if Spearman's rho between β and test accuracy over the "
                f"{len(by_beta)} values of β is at most -0.9",
           null=f"the same accuracies in a random order pass with probability "
                f"{null_rho:.3f} (2,000 permutations)"),
     Claim(claim="The bad minimum is sharper: larger top Hessian eigenvalue",
-          paper="bad minima are sharper", measured=f"{eig['bad']:.3g} vs {eig['good']:.3g}",
+          paper="bad minima are sharper",
+          measured=f"{eig['bad']:.3g} vs {eig['good']:.3g}",
           held=eig_ratio > 1,
-          test=f"held if the bad minimum's top eigenvalue is the larger; {unequal}"),
-    Claim(claim="The bad minimum is sharper: narrower 1-D slice at the threshold",
+          test=f"held if the bad minimum's top eigenvalue is the larger; "
+               f"{unequal}"),
+    Claim(claim="The bad minimum is sharper: narrower 1-D slice at the "
+                "threshold",
           paper="narrower valleys in slices",
           measured=f"width {width_bad:.3f} vs {width_good:.3f}",
           held=width_bad < width_good,
-          test=f"held if the bad minimum's slice crosses τ = {tau:g} nats closer to "
-               f"a = 0 (one random direction); {unequal}"),
+          test=f"held if the bad minimum's slice crosses τ = {tau:g} nats "
+               f"closer to a = 0 (one random direction); {unequal}"),
     Claim(claim="The bad minimum has the larger Hessian trace",
           paper="(not in the paper; the sum of all curvatures)",
           measured=f"{trace_ratio:.2f}x", held=trace_ratio > 1,
-          test=f"held if the Hutchinson trace estimate of the bad minimum is the "
-               f"larger; {unequal}"),
-    Claim(claim="The good minimum's basin is larger by many orders of magnitude "
-                "(log10 ratio > 0)",
+          test=f"held if the Hutchinson trace estimate of the bad minimum is "
+               f"the larger; {unequal}"),
+    Claim(claim="The good minimum's basin is larger by many orders of "
+                "magnitude (log10 ratio > 0)",
           paper="> 10,000 orders of magnitude (SVHN)",
-          measured=f"{log10_ratio:,.0f} orders (n = {dim:,})", held=log10_ratio > 0,
-          test=f"held if the good minimum's log10 basin volume, extrapolated from "
-               f"{cfg.n_directions} radii, exceeds the bad one's; with n = {dim:,} "
-               "weights any difference in radius passes it"),
+          measured=f"{log10_ratio:,.0f} orders (n = {dim:,})",
+          held=log10_ratio > 0,
+          test=f"held if the good minimum's log10 basin volume, extrapolated "
+               f"from {cfg.n_directions} radii, exceeds the bad one's; with "
+               f"n = {dim:,} weights any difference in radius passes it"),
     Claim(claim="Toy: the poisoned MLP fits its training set (>= 99%) "
                 "and loses >= 30 test points",
           paper="swiss roll: 100% train, 8% test",
-          measured=f"{pct(toy_bad, 'train')} train, {pct(toy_bad, 'test')} test "
+          measured=f"{pct(toy_bad, 'train')} train, "
+                   f"{pct(toy_bad, 'test')} test "
                    f"(clean {pct(toy_good, 'test')})",
           held=toy_bad["train_acc"] >= 0.99 and toy_drop >= 0.30,
           test="held if the poisoned toy MLP reaches 99% training accuracy and "
                "at least 30 points less test accuracy than the clean one"),
-    Claim(claim="Toy: an over-parameterized linear model interpolates (100% train) "
-                "but generalizes worse than the MLP (>= 5 points)",
+    Claim(claim="Toy: an over-parameterized linear model interpolates "
+                "(100% train) but generalizes worse than the MLP "
+                "(>= 5 points)",
           paper="does not generalize (Fig. 2)",
-          measured=f"{pct(toy_lin, 'train')} train, {pct(toy_lin, 'test')} test",
+          measured=f"{pct(toy_lin, 'train')} train, "
+                   f"{pct(toy_lin, 'test')} test",
           held=toy_lin["train_acc"] == 1.0
           and toy_good["test_acc"] - toy_lin["test_acc"] >= 0.05,
           test=f"held if the minimum-norm random-feature model (bandwidth "
-               f"{cfg.toy_bandwidth:g}, one setting) fits every training point and "
-               "is at least 5 test points below the clean MLP"),
+               f"{cfg.toy_bandwidth:g}, one setting) fits every training "
+               "point and is at least 5 test points below the clean MLP"),
 ]
 scorecard(claims, SCALE, chapter=4)
 

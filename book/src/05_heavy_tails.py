@@ -83,8 +83,10 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install helpers from the book's repository
-    %pip install --quiet "why-deep-networks-generalize @ git+https://github.com/why-deep-networks-generalize/book"
+# Colab: install helpers from the book's repository
+if "google.colab" in sys.modules:
+    repo = "git+https://github.com/why-deep-networks-generalize/book"
+    %pip install --quiet "why-deep-networks-generalize @ {repo}"
     from google.colab import output
     output.enable_custom_widget_manager()  # ipywidgets 8 in Colab
 
@@ -100,7 +102,8 @@ from helpers.report import Claim, fmt_pct, glue, scorecard
 
 SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.heavy_tails(SCALE)
-settings.use_fixed_threads()  # one torch thread, as in every sweep: same numbers
+# one torch thread, as in every sweep: same numbers
+settings.use_fixed_threads()
 plots.set_theme()
 dataset = data.load_dataset(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test)
 print(cfg.scale, "scale:", dataset, f"| zoo of {len(cfg.zoo())} models |",
@@ -127,33 +130,44 @@ glue("ch5_min_evals", cfg.min_evals)
 # Each panel shows the histogram on log-log axes, the Marchenko–Pastur density of a random matrix with the same shape and the same Frobenius norm ($\sigma^2 = \sum_i \lambda_i / NM$), its edge $\lambda_+$, and the power law fitted to the tail from $x_{\min}$ (drawn as its share of the whole density).
 
 # %%
-base = sweep.run_sweep(zoo.train_and_analyze, [cfg.point(base_setting)], name="ch5-zoo")[0]
-init_model = models.build(cfg.architecture, dataset.input_shape, dataset.num_classes,
-                          seed=cfg.seed, **cfg.model_kwargs(cfg.width))  # base, untrained
+base = sweep.run_sweep(zoo.train_and_analyze, [cfg.point(base_setting)],
+                       name="ch5-zoo")[0]
+init_model = models.build(cfg.architecture, dataset.input_shape,
+                          dataset.num_classes, seed=cfg.seed,
+                          **cfg.model_kwargs(cfg.width))  # base, untrained
 layer = base.esd[-1]  # the last analyzed layer of the trained base network
-spectra = {"at initialization": esd.layer_eigenvalues(init_model, cfg.min_evals),
+spectra = {"at initialization":
+               esd.layer_eigenvalues(init_model, cfg.min_evals),
            "after training": base.eigenvalues}
 spectra = {k: np.asarray(v[layer["name"]]) for k, v in spectra.items()}
 n, m, nm = layer["N"], layer["M"], layer["N"] * layer["M"] * layer["slices"]
-fits = {k: esd.power_law_fit(v[v > esd.EVALS_THRESH]) for k, v in spectra.items()}
-edges = {k: esd.mp_bounds(n, m, v.sum() / nm)[1] for k, v in spectra.items()}  # same-norm MP
-pd.DataFrame([vars(f) for f in fits.values()], index=list(fits)).round(4)  # the two fits
+fits = {k: esd.power_law_fit(v[v > esd.EVALS_THRESH])
+        for k, v in spectra.items()}
+# same-norm MP
+edges = {k: esd.mp_bounds(n, m, v.sum() / nm)[1] for k, v in spectra.items()}
+# the two fits
+pd.DataFrame([vars(f) for f in fits.values()], index=list(fits)).round(4)
 
 # %%
 def esd_panel(ax, evals, fit, title):
-    """An ESD on log-log axes, the same-norm Marchenko-Pastur density and the fitted tail."""
-    sigma2, evals = evals.sum() / nm, evals[evals > esd.EVALS_THRESH]  # same-norm random W
+    """An ESD on log-log axes, the same-norm Marchenko-Pastur density and the
+    fitted tail."""
+    # same-norm random W
+    sigma2, evals = evals.sum() / nm, evals[evals > esd.EVALS_THRESH]
     lo, hi = esd.mp_bounds(n, m, sigma2)
     bins = np.geomspace(evals.min(), evals.max() * 1.001, 40)
     ax.hist(evals, bins=bins, density=True, alpha=0.45, label="ESD")
     grid = np.geomspace(max(bins[0], lo), hi, 300)
-    ax.plot(grid, esd.mp_density(grid, n, m, sigma2), color="0.25", label="Marchenko–Pastur")
+    ax.plot(grid, esd.mp_density(grid, n, m, sigma2), color="0.25",
+            label="Marchenko–Pastur")
     ax.axvline(hi, color="0.25", ls=":", label=r"MP edge $\lambda_+$")
     tail = np.geomspace(fit.xmin, evals.max(), 50)
     ax.plot(tail, fit.pdf(tail), color=plots.TEST_COLOR, lw=2,
             label=f"power law, α = {fit.alpha:.2f}")
-    ax.axvline(fit.xmin, color=plots.TEST_COLOR, ls="--", lw=1, label=r"$x_{\min}$")
-    ax.set(xscale="log", yscale="log", xlabel=r"eigenvalue $\lambda$ of $W^\top W$",
+    ax.axvline(fit.xmin, color=plots.TEST_COLOR, ls="--", lw=1,
+               label=r"$x_{\min}$")
+    ax.set(xscale="log", yscale="log",
+           xlabel=r"eigenvalue $\lambda$ of $W^\top W$",
            ylabel="density", title=title)
     ax.legend(fontsize=7, loc="lower left")
 
@@ -164,7 +178,8 @@ for ax, (title, evals) in zip(axes, spectra.items()):
 plt.show()
 
 # %% tags=remove-cell
-init_evals, trained_evals = spectra["at initialization"], spectra["after training"]
+init_evals, trained_evals = (spectra["at initialization"],
+                             spectra["after training"])
 mp_ks = np.abs(esd.mp_cdf(init_evals, n, m, init_evals.sum() / nm)
                - (np.arange(len(init_evals)) + 0.5) / len(init_evals)).max()
 edge_ratio = {k: spectra[k].max() / edges[k] for k in spectra}
@@ -196,12 +211,14 @@ glue("ch5_tail_trained", fits["after training"].num_tail)
 
 # %%
 settings_zoo = cfg.zoo()
-runs = sweep.run_sweep(zoo.train_and_analyze, [cfg.point(z) for z in settings_zoo],
+runs = sweep.run_sweep(zoo.train_and_analyze,
+                       [cfg.point(z) for z in settings_zoo],
                        name="ch5-zoo", n_jobs=-1)
 table = pd.DataFrame([dict(z, test_acc=r.history.test_acc[-1], **r.esd_summary)
                       for z, r in zip(settings_zoo, runs)
                       if r.esd_summary])  # none if diverged
-metrics = {"alpha_hat": r"weighted alpha $\hat\alpha$", "alpha": r"mean $\alpha$",
+metrics = {"alpha_hat": r"weighted alpha $\hat\alpha$",
+           "alpha": r"mean $\alpha$",
            "log_norm": "log norm", "log_spectral_norm": "log spectral norm",
            "stable_rank": "stable rank"}
 rho = {k: spearmanr(table[k], table["test_acc"]).statistic for k in metrics}
@@ -214,8 +231,10 @@ for ax, key in zip(axes, ("alpha_hat", "log_norm")):
            title=f"Spearman ρ = {rho[key]:.2f}")
 axes[0].legend(title="varied", fontsize=8)
 plt.show()
-print(f"{len(table)} of {len(runs)} models analyzed; {len(runs) - len(table)} diverged")
-pd.Series(rho, name="Spearman ρ with test accuracy").rename(metrics).round(2).to_frame()
+print(f"{len(table)} of {len(runs)} models analyzed; "
+      f"{len(runs) - len(table)} diverged")
+(pd.Series(rho, name="Spearman ρ with test accuracy").rename(metrics)
+ .round(2).to_frame())
 
 # %% tags=remove-cell
 glue("ch5_n_models", len(settings_zoo))
@@ -223,11 +242,14 @@ glue("ch5_rho_alpha_hat", f"{rho['alpha_hat']:.2f}")
 glue("ch5_rho_alpha", f"{rho['alpha']:.2f}")
 glue("ch5_rho_log_norm", f"{rho['log_norm']:.2f}")
 glue("ch5_rho_spectral", f"{rho['log_spectral_norm']:.2f}")
-zoo_verdict = ("that sign, strong enough to pass the scorecard's threshold of -0.5"
-               if rho["alpha_hat"] <= -0.5 else "the opposite sign" if rho["alpha_hat"] >= 0
-               else "that sign, but weaker than the scorecard's threshold of -0.5")
+zoo_verdict = (
+    "that sign, strong enough to pass the scorecard's threshold of -0.5"
+    if rho["alpha_hat"] <= -0.5
+    else "the opposite sign" if rho["alpha_hat"] >= 0
+    else "that sign, but weaker than the scorecard's threshold of -0.5")
 glue("ch5_zoo_verdict", zoo_verdict)
-glue("ch5_acc_range", f"{fmt_pct(table.test_acc.min())} to {fmt_pct(table.test_acc.max())}")
+glue("ch5_acc_range",
+     f"{fmt_pct(table.test_acc.min())} to {fmt_pct(table.test_acc.max())}")
 wd = table[table.varied == "weight_decay"].sort_values("weight_decay")
 glue("ch5_wd_alpha_hat", f"{wd.alpha_hat.iloc[-1]:.2f}")
 glue("ch5_wd_spectral", f"{wd.log_spectral_norm.iloc[-1]:.2f}")
@@ -254,10 +276,12 @@ glue("ch5_base_acc", fmt_pct(table.test_acc.iloc[0]))
 # Here are the exponents of every analyzed layer in the zoo.
 
 # %%
-layers = pd.DataFrame([dict(l, **z) for z, r in zip(settings_zoo, runs) for l in r.esd])
+layers = pd.DataFrame([dict(l, **z) for z, r in zip(settings_zoo, runs)
+                       for l in r.esd])
 in_range = layers["alpha"].between(2, 4)
 fig, ax = plt.subplots(figsize=(6, 3.3))
-ax.hist(layers["alpha"], bins=np.arange(1, max(7, layers["alpha"].max()) + 0.25, 0.25))
+ax.hist(layers["alpha"],
+        bins=np.arange(1, max(7, layers["alpha"].max()) + 0.25, 0.25))
 ax.axvspan(2, 4, color="0.6", alpha=0.25, label=r"$2 \leq \alpha \leq 4$")
 ax.set(xlabel=r"fitted exponent $\alpha$ of one layer", ylabel="layers",
        title=f"{len(layers)} layers")
@@ -272,8 +296,10 @@ glue("ch5_share_2_4", fmt_pct(share_2_4))
 glue("ch5_share_below_2", fmt_pct((layers["alpha"] < 2).mean()))
 glue("ch5_share_above_6", fmt_pct((layers["alpha"] > 6).mean()))
 glue("ch5_n_train", f"{len(dataset.y_train):,}")
-glue("ch5_range_verdict", "these small networks already have exponents in the paper's range"
-     if share_2_4 > 0.5 else "fewer than half of these layers reach the paper's range")
+glue("ch5_range_verdict",
+     "these small networks already have exponents in the paper's range"
+     if share_2_4 > 0.5
+     else "fewer than half of these layers reach the paper's range")
 
 # %% [markdown]
 # **What to notice.**
@@ -288,22 +314,26 @@ glue("ch5_range_verdict", "these small networks already have exponents in the pa
 # At equal epochs a smaller batch also means more SGD steps, so we run the same batch sizes a second time with the epochs scaled to give every run the base network's number of steps.
 
 # %%
-batch = table[table.varied.isin(["base", "batch_size"])].sort_values("batch_size")
+batch = (table[table.varied.isin(["base", "batch_size"])]
+         .sort_values("batch_size"))
 def equal_steps_point(b):
-    """The base model at batch size ``b`` with as many SGD steps as the base model."""
+    """The base model at batch size ``b`` with as many SGD steps as the base
+    model."""
     point = cfg.point(dict(base_setting, batch_size=b))
-    epochs = max(1, cfg.max_epochs * b // cfg.batch_size)  # epochs scale with the batch
+    # epochs scale with the batch
+    epochs = max(1, cfg.max_epochs * b // cfg.batch_size)
     return dict(point, run=point["run"].replace(max_epochs=epochs))
 
 
 steps_points = [equal_steps_point(b) for b in batch["batch_size"]]
-equal_steps = sweep.run_sweep(zoo.train_and_analyze, steps_points, name="ch5-zoo",
-                              n_jobs=-1)
+equal_steps = sweep.run_sweep(zoo.train_and_analyze, steps_points,
+                              name="ch5-zoo", n_jobs=-1)
 batch["alpha (equal steps)"] = [r.esd_summary["alpha"] for r in equal_steps]
 fig, ax = plt.subplots(figsize=(6, 3.3))
-ax.plot(batch["batch_size"], batch["alpha"], marker="s", color="k", label="equal epochs")
-ax.plot(batch["batch_size"], batch["alpha (equal steps)"], marker="^", color="0.55",
-        label="equal steps")
+ax.plot(batch["batch_size"], batch["alpha"], marker="s", color="k",
+        label="equal epochs")
+ax.plot(batch["batch_size"], batch["alpha (equal steps)"], marker="^",
+        color="0.55", label="equal steps")
 ax.set_xscale("log", base=2)
 ax.set_xticks(batch["batch_size"], labels=batch["batch_size"])
 ax.minorticks_off()
@@ -311,7 +341,8 @@ ax.set(xlabel="batch size (log scale)", ylabel=r"mean fitted exponent $\alpha$")
 ax.legend(fontsize=8)
 plt.show()
 rho_batch = spearmanr(batch["batch_size"], batch["alpha"]).statistic
-rho_steps = spearmanr(batch["batch_size"], batch["alpha (equal steps)"]).statistic
+rho_steps = spearmanr(batch["batch_size"],
+                      batch["alpha (equal steps)"]).statistic
 batch[["batch_size", "alpha", "alpha (equal steps)", "test_acc"]].round(3)
 
 # %% tags=remove-cell
@@ -321,14 +352,17 @@ glue("ch5_alpha_small_batch", f"{batch.alpha.iloc[0]:.2f}")
 glue("ch5_alpha_large_batch", f"{batch.alpha.iloc[-1]:.2f}")
 glue("ch5_small_batch", int(batch.batch_size.iloc[0]))
 glue("ch5_large_batch", int(batch.batch_size.iloc[-1]))
-glue("ch5_batch_verdict", "the ordering the paper reports" if rho_batch >= 0.8 else
+glue("ch5_batch_verdict",
+     "the ordering the paper reports" if rho_batch >= 0.8 else
      "not the clean ordering the paper reports")
 glue("ch5_steps_range", f"{batch['alpha (equal steps)'].min():.2f} to "
      f"{batch['alpha (equal steps)'].max():.2f}")
 if rho_batch >= 0.8 and abs(rho_steps) < 0.5:
-    steps_verdict = "most of the batch-size effect here comes from how many steps SGD took"
+    steps_verdict = ("most of the batch-size effect here comes from how many "
+                     "steps SGD took")
 elif rho_steps >= 0.8:
-    steps_verdict = "the ordering survives at equal steps: here the batch size itself matters"
+    steps_verdict = ("the ordering survives at equal steps: here the batch "
+                     "size itself matters")
 else:
     steps_verdict = "neither protocol gives a clean ordering here"
 glue("ch5_steps_verdict", steps_verdict)
@@ -352,11 +386,14 @@ glue("ch5_steps_verdict", steps_verdict)
 # %%
 try:
     if not cfg.pretrained:
-        raise RuntimeError(f"the {cfg.scale} profile lists no pretrained models")
+        raise RuntimeError(f"the {cfg.scale} profile lists no pretrained "
+                           "models")
     points = [{"name": name} for name in cfg.pretrained]
-    summaries = sweep.run_sweep(esd.pretrained_summary, points, name="ch5-pretrained")
+    summaries = sweep.run_sweep(esd.pretrained_summary, points,
+                                name="ch5-pretrained")
     pretrained = pd.DataFrame(summaries)
-    pretrained["series"] = pretrained["model"].str.extract(r"^([a-z]+)", expand=False)
+    pretrained["series"] = pretrained["model"].str.extract(r"^([a-z]+)",
+                                                           expand=False)
     skipped = None
 except RuntimeError as err:
     pretrained, skipped = None, str(err)
@@ -368,13 +405,15 @@ if pretrained is not None:
     for series, group in pretrained.groupby("series"):
         ax.scatter(group["alpha_hat"], group["top1"], label=series)
         for _, row in group.iterrows():
-            ax.annotate(row["model"], (row["alpha_hat"], row["top1"]), fontsize=7)
+            ax.annotate(row["model"], (row["alpha_hat"], row["top1"]),
+                        fontsize=7)
     ax.set(xlabel=r"weighted alpha $\hat\alpha$", ylabel="ImageNet top-1 (%)")
     ax.legend()
     plt.show()
     rho_series = pd.Series({s: spearmanr(g["alpha_hat"], g["top1"]).statistic
                             for s, g in pretrained.groupby("series")})
-    display(pretrained.round(3), rho_series.rename("Spearman ρ (α-hat, top-1)").to_frame())
+    display(pretrained.round(3),
+            rho_series.rename("Spearman ρ (α-hat, top-1)").to_frame())
 
 # %% tags=remove-cell
 glue("ch5_pretrained_status", "skipped: " + skipped if skipped else
@@ -407,62 +446,71 @@ glue("ch5_pretrained_status", "skipped: " + skipped if skipped else
 
 # %%
 init_fit, trained_fit = fits["at initialization"], fits["after training"]
-edge_init, edge_trained = edge_ratio["at initialization"], edge_ratio["after training"]
+edge_init, edge_trained = (edge_ratio["at initialization"],
+                           edge_ratio["after training"])
 measured = {
     "mp": f"D = {mp_ks:.3f}; λ_max / λ+ = {edge_init:.2f}",
     "tail": f"λ_max / λ+ = {edge_trained:.1f}; α = {trained_fit.alpha:.2f} "
             f"(init {init_fit.alpha:.1f})",
-    "zoo": f"ρ = {rho['alpha_hat']:.2f} (log norm: ρ = {rho['log_norm']:.2f}; "
-           f"{len(table)} models)",
+    "zoo": f"ρ = {rho['alpha_hat']:.2f} "
+           f"(log norm: ρ = {rho['log_norm']:.2f}; {len(table)} models)",
     "pretrained": f"skipped ({skipped})" if skipped else
-                  ", ".join(f"{s}: ρ = {v:.2f}" for s, v in rho_series.items())}
+                  ", ".join(f"{s}: ρ = {v:.2f}"
+                            for s, v in rho_series.items())}
 rho_of = lambda x, y: spearmanr(x, y).statistic
-null_zoo = rank.permutation_pass_rate(table["alpha_hat"], table["test_acc"], rho_of,
-                                      lambda r: r <= -0.5)
-null_batch = rank.permutation_pass_rate(batch["batch_size"], batch["alpha"], rho_of,
-                                        lambda r: r >= 0.8)
-pretrained_test = ("held if Spearman's rho between α-hat and top-1 accuracy is at most "
-                   "-0.8 within every architecture series")
+null_zoo = rank.permutation_pass_rate(table["alpha_hat"], table["test_acc"],
+                                      rho_of, lambda r: r <= -0.5)
+null_batch = rank.permutation_pass_rate(batch["batch_size"], batch["alpha"],
+                                        rho_of, lambda r: r >= 0.8)
+pretrained_test = ("held if Spearman's rho between α-hat and top-1 accuracy "
+                   "is at most -0.8 within every architecture series")
 claims = [
     Claim(claim="A random layer's ESD is Marchenko–Pastur "
                 "(KS D < 0.05, λ_max within 10% of λ+)",
           paper="random-like phase: MP bulk, no tail", measured=measured["mp"],
           held=mp_ks < 0.05 and abs(edge_init - 1) <= 0.10,
           test="held if the untrained layer's eigenvalues are within a "
-               "Kolmogorov-Smirnov distance of 0.05 of the Marchenko-Pastur law of "
-               "the same shape and norm, and its largest is within 10% of the edge"),
+               "Kolmogorov-Smirnov distance of 0.05 of the Marchenko-Pastur "
+               "law of the same shape and norm, and its largest is within "
+               "10% of the edge"),
     Claim(claim="Training grows a heavy tail "
                 "(λ_max >= 2 λ+ of a same-norm random matrix, α < 6)",
           paper="trained layers: power-law tails beyond the MP bulk",
-          measured=measured["tail"], held=edge_trained >= 2 and trained_fit.alpha < 6,
-          test="held if the trained layer's largest eigenvalue is at least twice the "
-               "edge of a random matrix of the same shape and norm, and its fitted "
-               "α is below 6 (weightwatcher's bound for an under-trained layer)"),
-    Claim(claim="Smaller α-hat, higher test accuracy (Spearman ρ <= -0.5 over the zoo)",
-          paper="near-linear within VGG and ResNet series", measured=measured["zoo"],
+          measured=measured["tail"],
+          held=edge_trained >= 2 and trained_fit.alpha < 6,
+          test="held if the trained layer's largest eigenvalue is at least "
+               "twice the edge of a random matrix of the same shape and "
+               "norm, and its fitted α is below 6 (weightwatcher's bound for "
+               "an under-trained layer)"),
+    Claim(claim="Smaller α-hat, higher test accuracy "
+                "(Spearman ρ <= -0.5 over the zoo)",
+          paper="near-linear within VGG and ResNet series",
+          measured=measured["zoo"],
           held=rho["alpha_hat"] <= -0.5,
-          test=f"held if Spearman's rho between α-hat and test accuracy over the "
-               f"{len(table)} zoo models is at most -0.5",
+          test=f"held if Spearman's rho between α-hat and test accuracy over "
+               f"the {len(table)} zoo models is at most -0.5",
           null=f"the same values paired at random pass with probability "
                f"{null_zoo:.3f} (2,000 permutations)"),
     Claim(claim="Most layers have 2 <= α <= 4 (more than half)",
           paper="most of ~7,500 ImageNet layers",
-          measured=f"{fmt_pct(share_2_4)} of {len(layers)} layers", held=share_2_4 > 0.5,
-          test="held if more than half of the analyzed layers of the zoo have a "
-               "fitted α between 2 and 4"),
+          measured=f"{fmt_pct(share_2_4)} of {len(layers)} layers",
+          held=share_2_4 > 0.5,
+          test="held if more than half of the analyzed layers of the zoo have "
+               "a fitted α between 2 and 4"),
     Claim(claim="Smaller batches, heavier tails at equal epochs "
                 "(ρ(batch size, mean α) >= 0.8)",
           paper="smaller batch, smaller α (Martin & Mahoney 2021)",
           measured=f"ρ = {rho_batch:.2f} (equal steps: {rho_steps:.2f}; "
                    f"{len(batch)} batch sizes)",
           held=rho_batch >= 0.8,
-          test=f"held if Spearman's rho between batch size and mean α over the "
-               f"{len(batch)} batch sizes is at least 0.8",
+          test=f"held if Spearman's rho between batch size and mean α over "
+               f"the {len(batch)} batch sizes is at least 0.8",
           null=f"a random order of the same α passes with probability "
                f"{null_batch:.3f}"),
     Claim(claim="α-hat tracks top-1 of pretrained models within a series "
                 "(ρ <= -0.8 in each)",
-          paper="VGG and ResNet series, ImageNet", measured=measured["pretrained"],
+          paper="VGG and ResNet series, ImageNet",
+          measured=measured["pretrained"],
           held=None if skipped else bool((rho_series <= -0.8).all()),
           test=pretrained_test, reason=skipped),
 ]

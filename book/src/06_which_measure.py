@@ -64,8 +64,10 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install helpers from the book's repository
-    %pip install --quiet "why-deep-networks-generalize @ git+https://github.com/why-deep-networks-generalize/book"
+# Colab: install helpers from the book's repository
+if "google.colab" in sys.modules:
+    repo = "git+https://github.com/why-deep-networks-generalize/book"
+    %pip install --quiet "why-deep-networks-generalize @ {repo}"
 
 # %%
 import time
@@ -82,11 +84,13 @@ from helpers.report import Claim, fmt_pct, glue, scorecard
 
 SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.measure_zoo(SCALE)
-settings.use_fixed_threads()  # one torch thread, as in every sweep: same numbers
+# one torch thread, as in every sweep: same numbers
+settings.use_fixed_threads()
 plots.set_theme()
 points = cfg.points()
 DEVICE = train.pick_device()
-print(f"{cfg.scale} scale: {cfg.dataset}, {cfg.architecture}, zoo of {len(points)} models | device: {DEVICE}")
+print(f"{cfg.scale} scale: {cfg.dataset}, {cfg.architecture}, "
+      f"zoo of {len(points)} models | device: {DEVICE}")
 
 # %% [markdown]
 # ## Experiment 1: the zoo
@@ -97,8 +101,10 @@ print(f"{cfg.scale} scale: {cfg.dataset}, {cfg.architecture}, zoo of {len(points
 # Only the first layer has a bias, so that the normalized loss of Chapter 2 is defined for every model.
 
 # %%
-grid = pd.DataFrame({"depth": [cfg.depths], "width": [cfg.widths], "learning rate": [cfg.lrs],
-                     "batch size": [cfg.batch_sizes], "weight decay": [cfg.weight_decays]},
+grid = pd.DataFrame({"depth": [cfg.depths], "width": [cfg.widths],
+                     "learning rate": [cfg.lrs],
+                     "batch size": [cfg.batch_sizes],
+                     "weight decay": [cfg.weight_decays]},
                     index=["values"]).T
 grid["count"] = grid["values"].map(len)
 grid
@@ -115,14 +121,19 @@ glue("ch6_max_epochs", cfg.max_epochs)
 
 # %%
 start = time.perf_counter()
-N_JOBS = 1 if DEVICE.type != "cpu" else -1  # CPU: one model per core; GPU: one at a time on the device
-results = sweep.run_sweep(zoo.train_and_measure, points, "measure-zoo", n_jobs=N_JOBS)
-print(f"zoo ready in {time.perf_counter() - start:.0f} s (cached models load instantly)")
+# CPU: one model per core; GPU: one at a time on the device
+N_JOBS = 1 if DEVICE.type != "cpu" else -1
+results = sweep.run_sweep(zoo.train_and_measure, points, "measure-zoo",
+                          n_jobs=N_JOBS)
+print(f"zoo ready in {time.perf_counter() - start:.0f} s "
+      "(cached models load instantly)")
 table = zoo.zoo_table(points, results)
 reached = table[table["reached"]].reset_index(drop=True)
 left_out = table[~table["reached"]]
-print(f"{len(reached)} of {len(table)} models reached the target; left out: {len(left_out)}")
-varied = [h for h in zoo.HYPERPARAMETERS if reached[h].nunique() > 1]  # a fixed one has no ψ
+print(f"{len(reached)} of {len(table)} models reached the target; "
+      f"left out: {len(left_out)}")
+# a fixed one has no ψ
+varied = [h for h in zoo.HYPERPARAMETERS if reached[h].nunique() > 1]
 print("hyperparameters varied among them:", varied)
 left_out[list(zoo.HYPERPARAMETERS) + ["stop_reason", "epochs", "train_loss"]]
 
@@ -133,22 +144,30 @@ left_out[list(zoo.HYPERPARAMETERS) + ["stop_reason", "epochs", "train_loss"]]
 
 # %%
 if len(reached) < 2:
-    raise RuntimeError(f"only {len(reached)} models reached the target: nothing to rank. "
+    raise RuntimeError(f"only {len(reached)} models reached the target: "
+                       "nothing to rank. "
                        "Raise max_epochs or the target loss in the profile.")
-fig, axes = plt.subplots(1, len(zoo.HYPERPARAMETERS), figsize=(13, 2.8), sharey=True)
+fig, axes = plt.subplots(1, len(zoo.HYPERPARAMETERS), figsize=(13, 2.8),
+                         sharey=True)
 for ax, h in zip(axes, zoo.HYPERPARAMETERS):
-    sns.stripplot(data=reached, x=h, y="gap", ax=ax, color="C0", size=4, jitter=0.2)
-    sns.pointplot(data=reached, x=h, y="gap", ax=ax, color="C3", errorbar=None, markers="_", linestyles="-")
+    sns.stripplot(data=reached, x=h, y="gap", ax=ax, color="C0", size=4,
+                  jitter=0.2)
+    sns.pointplot(data=reached, x=h, y="gap", ax=ax, color="C3",
+                  errorbar=None, markers="_", linestyles="-")
     ax.set_title(h.replace("_", " "))
     ax.set_xlabel("")
 axes[0].set_ylabel("generalization gap (train − test accuracy)")
-fig.suptitle("The zoo: the gap of each model, by each hyperparameter (red: the mean)", y=1.04)
+fig.suptitle("The zoo: the gap of each model, by each hyperparameter "
+             "(red: the mean)", y=1.04)
 plt.show()
 
 # %% tags=remove-cell
-glue("ch6_epoch_range", f"{reached['epochs'].min()} to {reached['epochs'].max()}")
+glue("ch6_epoch_range",
+     f"{reached['epochs'].min()} to {reached['epochs'].max()}")
 glue("ch6_min_train_acc", fmt_pct(reached["train_acc"].min()))
-glue("ch6_test_range", f"{fmt_pct(reached['test_acc'].min())} to {fmt_pct(reached['test_acc'].max())}")
+glue("ch6_test_range",
+     f"{fmt_pct(reached['test_acc'].min())} to "
+     f"{fmt_pct(reached['test_acc'].max())}")
 
 # %% [markdown]
 # **How much of a gap is noise?**
@@ -157,43 +176,57 @@ glue("ch6_test_range", f"{fmt_pct(reached['test_acc'].min())} to {fmt_pct(reache
 
 # %%
 noise_points = cfg.noise_points()
-noise_results = sweep.run_sweep(zoo.train_and_measure, noise_points, "measure-zoo", n_jobs=N_JOBS)
-twins = cfg.noise_twins()  # the seed-0 models of the same configurations, already in the zoo
-repeats = zoo.zoo_table([points[i] for i in twins] + noise_points, [results[i] for i in twins] + noise_results)
+noise_results = sweep.run_sweep(zoo.train_and_measure, noise_points,
+                                "measure-zoo", n_jobs=N_JOBS)
+# the seed-0 models of the same configurations, already in the zoo
+twins = cfg.noise_twins()
+repeats = zoo.zoo_table([points[i] for i in twins] + noise_points,
+                        [results[i] for i in twins] + noise_results)
 repeats = repeats[repeats["reached"]]
-pretty = {"depth": "depth", "width": "width", "lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay"}
+pretty = {"depth": "depth", "width": "width", "lr": "learning rate",
+          "batch_size": "batch size", "weight_decay": "weight decay"}
 
 
 def mean_abs_difference(gaps: pd.Series) -> float:
-    """Mean |g_a - g_b| over the pairs of models in one group (NaN for a group of one)."""
+    """Mean |g_a - g_b| over the pairs of models in one group (NaN for a
+    group of one)."""
     g = gaps.to_numpy()
     pairs = np.abs(g[:, None] - g[None, :])[np.triu_indices(len(g), 1)]
     return float(pairs.mean()) if len(pairs) else np.nan
 
 
 def gap_effect(h: str) -> float:
-    """Mean |change of the gap| between models that differ only in h, at neighbouring values of h."""
+    """Mean |change of the gap| between models that differ only in h, at
+    neighbouring values of h."""
     others = [o for o in varied if o != h]
-    pivot = reached.pivot_table(index=others, columns=h, values="gap") if others else \
-        reached.groupby(h)["gap"].mean().to_frame().T
+    pivot = (reached.pivot_table(index=others, columns=h, values="gap")
+             if others else reached.groupby(h)["gap"].mean().to_frame().T)
     return float(pivot.diff(axis=1).abs().stack().mean())
 
 
-seed_noise = repeats.groupby(list(zoo.HYPERPARAMETERS))["gap"].apply(mean_abs_difference).dropna()
+seed_noise = (repeats.groupby(list(zoo.HYPERPARAMETERS))["gap"]
+              .apply(mean_abs_difference).dropna())
 effects = {h: gap_effect(h) for h in varied}
 if len(seed_noise) == 0:
-    noise_sentence = "No configuration reached the target with more than one seed, so the seed noise is not measured here."
+    noise_sentence = ("No configuration reached the target with more than "
+                      "one seed, so the seed noise is not measured here.")
 else:
     noise = float(seed_noise.mean())
     weak = [pretty[h] for h in varied if effects[h] < 2 * noise]
     noise_sentence = (
-        f"Two seeds of the same configuration differ in their gap by {100 * noise:.1f} points on average "
-        f"({len(seed_noise)} configurations, {repeats['seed'].nunique()} seeds); changing one hyperparameter alone "
-        f"changes it by " + ", ".join(f"{100 * effects[h]:.1f} ({pretty[h]})" for h in varied) + ". "
-        + (f"Along the {' and the '.join(weak)}, the differences a measure must rank are less than twice the seed noise, "
-           + ("so that ψ column ranks" if len(weak) == 1 else "so those ψ columns rank")
+        f"Two seeds of the same configuration differ in their gap by "
+        f"{100 * noise:.1f} points on average ({len(seed_noise)} "
+        f"configurations, {repeats['seed'].nunique()} seeds); changing one "
+        f"hyperparameter alone changes it by "
+        + ", ".join(f"{100 * effects[h]:.1f} ({pretty[h]})" for h in varied)
+        + ". "
+        + (f"Along the {' and the '.join(weak)}, the differences a measure "
+           "must rank are less than twice the seed noise, "
+           + ("so that ψ column ranks" if len(weak) == 1
+              else "so those ψ columns rank")
            + " noise nearly as much as signal." if weak else
-           "Every hyperparameter moves the gap by at least twice the seed noise."))
+           "Every hyperparameter moves the gap by at least twice the seed "
+           "noise."))
 glue("ch6_noise_configs", len(twins))
 glue("ch6_noise_sentence", noise_sentence)
 print(noise_sentence)
@@ -214,15 +247,26 @@ print(noise_sentence)
 
 # %%
 details = pd.DataFrame([r.details for r in results if r.reached])
-print(f"Hessian power iteration converged on {int(details['hessian_converged'].sum())} of {len(details)} models; "
-      f"PAC-Bayes σ' at the search cap: {int(details['pac_bayes_sharpness_capped'].sum())} (isotropic), "
-      f"{int(details['pac_bayes_mag_sharpness_capped'].sum())} (magnitude-aware); worst-case α' at the cap: "
-      f"{int(details['worst_case_sharpness_capped'].sum())} and {int(details['worst_case_mag_sharpness_capped'].sum())}; "
-      f"basin radii at the search cap: {int(details['basin_radii_capped'].sum())} of {cfg.n_directions * len(details)}")
-measure_seconds = pd.DataFrame([r.measure_seconds for r in results if r.reached])
-measures = pd.DataFrame([{"measure": m.label, "source": m.source, "claimed direction": "larger, larger gap"
-                          if m.sign > 0 else "larger, smaller gap", "computed as": m.description,
-                          "seconds per model": measure_seconds[m.name].mean()} for m in zoo.MEASURES])
+print(f"Hessian power iteration converged on "
+      f"{int(details['hessian_converged'].sum())} of {len(details)} models; "
+      f"PAC-Bayes σ' at the search cap: "
+      f"{int(details['pac_bayes_sharpness_capped'].sum())} (isotropic), "
+      f"{int(details['pac_bayes_mag_sharpness_capped'].sum())} "
+      f"(magnitude-aware); worst-case α' at the cap: "
+      f"{int(details['worst_case_sharpness_capped'].sum())} and "
+      f"{int(details['worst_case_mag_sharpness_capped'].sum())}; "
+      f"basin radii at the search cap: "
+      f"{int(details['basin_radii_capped'].sum())} of "
+      f"{cfg.n_directions * len(details)}")
+measure_seconds = pd.DataFrame([r.measure_seconds for r in results
+                                if r.reached])
+measures = pd.DataFrame([
+    {"measure": m.label, "source": m.source,
+     "claimed direction": ("larger, larger gap" if m.sign > 0
+                           else "larger, smaller gap"),
+     "computed as": m.description,
+     "seconds per model": measure_seconds[m.name].mean()}
+    for m in zoo.MEASURES])
 measures.style.format({"seconds per model": "{:.2f}"}).hide(axis="index")
 
 # %% [markdown]
@@ -233,14 +277,19 @@ measures.style.format({"seconds per model": "{:.2f}"}).hide(axis="index")
 # %%
 signs = {m.name: m.sign for m in zoo.MEASURES}
 ncols = 4
-fig, axes = plt.subplots(int(np.ceil(len(zoo.MEASURES) / ncols)), ncols, figsize=(13, 9))
+fig, axes = plt.subplots(int(np.ceil(len(zoo.MEASURES) / ncols)), ncols,
+                         figsize=(13, 9))
 for ax, m in zip(axes.flat, zoo.MEASURES):
-    for (depth, group), color in zip(reached.groupby("depth"), sns.color_palette("viridis", reached["depth"].nunique())):
-        ax.scatter(group[m.name], group["gap"], s=14, color=color, label=f"depth {depth}")
+    for (depth, group), color in zip(
+            reached.groupby("depth"),
+            sns.color_palette("viridis", reached["depth"].nunique())):
+        ax.scatter(group[m.name], group["gap"], s=14, color=color,
+                   label=f"depth {depth}")
     tau = rank.kendall_tau(m.sign * reached[m.name], reached["gap"])
     ax.set_title(f"{m.label}\nτ = {tau:+.2f}", fontsize=9)
     ax.set_xscale(m.axis)
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # log axes: label the decades only
+    # log axes: label the decades only
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.tick_params(labelsize=7)
 for ax in axes[:, 0]:
     ax.set_ylabel("gap")
@@ -258,17 +307,22 @@ plt.show()
 # With {glue:text}`ch6_num_reached` models, and groups of two or three models behind each $\psi_i$, they are wide: read differences between measures in the light of them.
 
 # %%
-ranking = rank.rank_measures(reached, signs, "gap", varied, n_boot=cfg.n_boot, seed=cfg.seed)
+ranking = rank.rank_measures(reached, signs, "gap", varied, n_boot=cfg.n_boot,
+                             seed=cfg.seed)
 labels = {m.name: m.label for m in zoo.MEASURES}
 statistics = ["tau", *varied, "Psi"]
-value = ranking.pivot(index="measure", columns="statistic", values="value")[statistics]
+value = ranking.pivot(index="measure", columns="statistic",
+                      values="value")[statistics]
 order = value.sort_values("Psi", ascending=False).index
 value = value.loc[order]
-with_ci = ranking.assign(text=[f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]" for v, lo, hi in
-                               zip(ranking["value"], ranking["low"], ranking["high"])])
-ranking_table = with_ci.pivot(index="measure", columns="statistic", values="text").loc[order, statistics]
+with_ci = ranking.assign(text=[
+    f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+    for v, lo, hi in zip(ranking["value"], ranking["low"], ranking["high"])])
+ranking_table = with_ci.pivot(index="measure", columns="statistic",
+                              values="text").loc[order, statistics]
 ranking_table.index = [labels[m] for m in ranking_table.index]
-ranking_table.columns = ["τ (all models)", *[f"ψ {h.replace('_', ' ')}" for h in varied], "Ψ"]
+ranking_table.columns = ["τ (all models)",
+                         *[f"ψ {h.replace('_', ' ')}" for h in varied], "Ψ"]
 ranking_table
 
 # %% tags=remove-cell
@@ -281,23 +335,30 @@ glue("ch6_num_reached", len(reached))
 # A blank cell would be a statistic with no group to compute it from.
 
 # %%
-fig, (ax_heat, ax_ci) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.6, 1]})
+fig, (ax_heat, ax_ci) = plt.subplots(1, 2, figsize=(13, 5.2),
+                                     gridspec_kw={"width_ratios": [1.6, 1]})
 shown = value.rename(index=labels, columns={"tau": "τ", "Psi": "Ψ"})
-sns.heatmap(shown, ax=ax_heat, cmap="RdBu", center=0, vmin=-1, vmax=1, annot=True, fmt="+.2f",
-            annot_kws={"fontsize": 8}, cbar_kws={"label": "Kendall τ / ψ"}, mask=~np.isfinite(shown))
+sns.heatmap(shown, ax=ax_heat, cmap="RdBu", center=0, vmin=-1, vmax=1,
+            annot=True, fmt="+.2f", annot_kws={"fontsize": 8},
+            cbar_kws={"label": "Kendall τ / ψ"}, mask=~np.isfinite(shown))
 ax_heat.set_xlabel("")
 ax_heat.set_ylabel("")
-ax_heat.set_xticklabels([t.get_text().replace("_", " ") for t in ax_heat.get_xticklabels()], rotation=30, ha="right")
+ax_heat.set_xticklabels([t.get_text().replace("_", " ")
+                         for t in ax_heat.get_xticklabels()],
+                        rotation=30, ha="right")
 ci = ranking.set_index(["measure", "statistic"])
-for offset, (stat, color, name) in enumerate((("Psi", "C0", "Ψ"), ("tau", "C1", "τ"))):
+for offset, (stat, color, name) in enumerate((("Psi", "C0", "Ψ"),
+                                               ("tau", "C1", "τ"))):
     rows = ci.xs(stat, level="statistic").loc[order]
     y = np.arange(len(order)) + 0.5 + (offset - 0.5) * 0.25
-    # a percentile interval need not contain the point estimate: draw it as a segment
+    # a percentile interval need not contain the point estimate:
+    # draw it as a segment
     ax_ci.hlines(y, rows["low"], rows["high"], color=color, lw=1.5)
     ax_ci.plot(rows["value"], y, "o", color=color, label=name, markersize=4)
 ax_ci.axvline(0, color="grey", lw=0.8)
 ax_ci.set_ylim(len(order), 0)
-ax_ci.set_yticks(np.arange(len(order)) + 0.5, [labels[m] for m in order], fontsize=8)
+ax_ci.set_yticks(np.arange(len(order)) + 0.5, [labels[m] for m in order],
+                 fontsize=8)
 ax_ci.set_xlabel("value with 95% bootstrap interval")
 ax_ci.legend(fontsize=8, loc="lower right")
 fig.tight_layout()
@@ -321,16 +382,20 @@ plt.show()
 psi = value["Psi"]
 rank_of = {m: i + 1 for i, m in enumerate(order)}
 ci_psi = ci.xs("Psi", level="statistic")
-sharpness = zoo.family("sharpness")  # Jiang et al.'s PAC-Bayes and worst-case measures
+# Jiang et al.'s PAC-Bayes and worst-case measures
+sharpness = zoo.family("sharpness")
 norm_based = zoo.family("norm")
-knobs = [h for h in ("lr", "batch_size") if h in varied]  # how the models were trained, at fixed architecture
+# how the models were trained, at fixed architecture
+knobs = [h for h in ("lr", "batch_size") if h in varied]
 best = order[0]
 
 
 def stats(m: str) -> str:
     """'Ψ = +0.31 [+0.10, +0.50], rank 2 of 12' for the prose."""
     row = ci_psi.loc[m]
-    return f"Ψ = {row['value']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}], rank {rank_of[m]} of {len(order)}"
+    return (f"Ψ = {row['value']:+.2f} "
+            f"[{row['low']:+.2f}, {row['high']:+.2f}], "
+            f"rank {rank_of[m]} of {len(order)}")
 
 
 def describe(m: str) -> str:
@@ -342,8 +407,10 @@ def excludes_zero(m: str) -> bool:
 
 
 def psi_list(m: str, hs) -> str:
-    """'ψ = -0.88 for depth and +0.92 for width' over the hyperparameters hs."""
-    return "ψ = " + " and ".join(f"{value.loc[m, h]:+.2f} for {pretty[h]}" for h in hs)
+    """'ψ = -0.88 for depth and +0.92 for width' over the
+    hyperparameters hs."""
+    return "ψ = " + " and ".join(f"{value.loc[m, h]:+.2f} for {pretty[h]}"
+                                 for h in hs)
 
 
 sharp_best = min(sharpness, key=rank_of.get)
@@ -351,50 +418,79 @@ architecture = [h for h in ("depth", "width") if h in varied]
 hessian_worst = value.loc["hessian_top_eigenvalue", varied].idxmin()
 sentences = {
     "best": f"The best granulated score belongs to {describe(best)}; "
-            + ("its interval excludes zero" if excludes_zero(best) else "even its interval includes zero")
-            + (f". The {labels[order[1]]} is level with it (Ψ = {psi[order[1]]:+.2f}), and the intervals of the two "
-               "overlap: this zoo cannot tell them apart." if abs(psi[order[1]] - psi[best]) < 0.05 else "."),
-    "pacbayes": f"Of Jiang et al.'s favourites, the four sharpness measures, the best here is {describe(sharp_best)}; "
-                "the others rank " + ", ".join(f"{rank_of[m]} ({labels[m]})" for m in sorted(sharpness, key=rank_of.get)
-                                               if m != sharp_best) + ".",
-    "gsnr": f"For the gradient signal-to-noise ratio of Chapter 3 (oriented so that more signal predicts a smaller "
-            f"gap) the ranking gives {describe('mean_gsnr')}" + (", clear of zero." if excludes_zero("mean_gsnr") else
-                                                  ", an interval that still includes zero."),
-    "norm": f"The norm-based measures rank {', '.join(str(rank_of[m]) for m in sorted(norm_based, key=rank_of.get))} "
-            f"of {len(order)}" + (
-                f"; along the training knobs ({' and '.join(pretty[h] for h in knobs)}) their mean ψ is "
-                f"{value.loc[norm_based, knobs].to_numpy().mean():+.2f}, against "
-                f"{value.loc[sharpness, knobs].to_numpy().mean():+.2f} for the {len(sharpness)} sharpness measures."
-                if knobs else "."),
-    "params": f"The parameter count has an overall τ of {value.loc['num_parameters', 'tau']:+.2f}"
-              + (f" and {psi_list('num_parameters', architecture)}" if architecture else "")
-              + f"; it does not change when only the learning rate, the batch size or the weight decay does, "
-              f"so its ψ for those is exactly 0 and its Ψ is {psi['num_parameters']:+.2f}.",
-    "hessian": f"The classical sharpness of Chapter 4, the top Hessian eigenvalue, scores "
-               f"{stats('hessian_top_eigenvalue')}; its worst column is the {pretty[hessian_worst]} "
-               f"(ψ = {value.loc['hessian_top_eigenvalue', hessian_worst]:+.2f})"
-               + (": the top eigenvalue depends on how a function is parametrized, not only on the function "
-                  "(Dinh et al. 2017 rescale a ReLU network to make it as sharp as they like without changing "
-                  "what it computes), and the architecture changes the parametrization."
+            + ("its interval excludes zero" if excludes_zero(best)
+               else "even its interval includes zero")
+            + (f". The {labels[order[1]]} is level with it "
+               f"(Ψ = {psi[order[1]]:+.2f}), and the intervals of the two "
+               "overlap: this zoo cannot tell them apart."
+               if abs(psi[order[1]] - psi[best]) < 0.05 else "."),
+    "pacbayes": f"Of Jiang et al.'s favourites, the four sharpness measures, "
+                f"the best here is {describe(sharp_best)}; the others rank "
+                + ", ".join(f"{rank_of[m]} ({labels[m]})"
+                            for m in sorted(sharpness, key=rank_of.get)
+                            if m != sharp_best) + ".",
+    "gsnr": f"For the gradient signal-to-noise ratio of Chapter 3 (oriented "
+            f"so that more signal predicts a smaller gap) the ranking gives "
+            f"{describe('mean_gsnr')}"
+            + (", clear of zero." if excludes_zero("mean_gsnr")
+               else ", an interval that still includes zero."),
+    "norm": "The norm-based measures rank "
+            + ", ".join(str(rank_of[m])
+                        for m in sorted(norm_based, key=rank_of.get))
+            + f" of {len(order)}"
+            + (f"; along the training knobs "
+               f"({' and '.join(pretty[h] for h in knobs)}) their mean ψ is "
+               f"{value.loc[norm_based, knobs].to_numpy().mean():+.2f}, "
+               f"against {value.loc[sharpness, knobs].to_numpy().mean():+.2f}"
+               f" for the {len(sharpness)} sharpness measures."
+               if knobs else "."),
+    "params": f"The parameter count has an overall τ of "
+              f"{value.loc['num_parameters', 'tau']:+.2f}"
+              + (f" and {psi_list('num_parameters', architecture)}"
+                 if architecture else "")
+              + f"; it does not change when only the learning rate, the "
+              f"batch size or the weight decay does, so its ψ for those is "
+              f"exactly 0 and its Ψ is {psi['num_parameters']:+.2f}.",
+    "hessian": f"The classical sharpness of Chapter 4, the top Hessian "
+               f"eigenvalue, scores {stats('hessian_top_eigenvalue')}; its "
+               f"worst column is the {pretty[hessian_worst]} (ψ = "
+               f"{value.loc['hessian_top_eigenvalue', hessian_worst]:+.2f})"
+               + (": the top eigenvalue depends on how a function is "
+                  "parametrized, not only on the function (Dinh et al. 2017 "
+                  "rescale a ReLU network to make it as sharp as they like "
+                  "without changing what it computes), and the architecture "
+                  "changes the parametrization."
                   if hessian_worst in ("depth", "width") else "."),
-    "normalized": f"Chapter 2's normalized train loss scores {stats('normalized_train_loss')}"
-                  + (f", with {psi_list('normalized_train_loss', ['depth'])}." if "depth" in varied else "."),
+    "normalized": f"Chapter 2's normalized train loss scores "
+                  f"{stats('normalized_train_loss')}"
+                  + (f", with {psi_list('normalized_train_loss', ['depth'])}."
+                     if "depth" in varied else "."),
 }
 consistent = [labels[m] for m in order if (value.loc[m, varied] > 0).all()]
-sentences["split"] = ("No measure has a positive ψ for every hyperparameter." if not consistent else
-                      f"Only the {' and the '.join(consistent)} {'has' if len(consistent) == 1 else 'have'} a positive ψ "
-                      "for every hyperparameter.")
+sentences["split"] = (
+    "No measure has a positive ψ for every hyperparameter." if not consistent
+    else f"Only the {' and the '.join(consistent)} "
+         f"{'has' if len(consistent) == 1 else 'have'} a positive ψ "
+         "for every hyperparameter.")
 gap_by = {h: reached.groupby(h)["gap"].mean() for h in knobs}
 sentences["knob"] = ("In this zoo the mean gap is " + ", and ".join(
-    " and ".join(f"{100 * g:.1f} points at {pretty[h]} {v:g}" for v, g in gap_by[h].items()) for h in knobs) + "."
-    if knobs else "The learning rate and the batch size do not vary in this zoo.")
-against = [pretty[h] for h in varied if value.loc["normalized_train_loss", h] < 0]
+    " and ".join(f"{100 * g:.1f} points at {pretty[h]} {v:g}"
+                 for v, g in gap_by[h].items())
+    for h in knobs) + "."
+    if knobs else
+    "The learning rate and the batch size do not vary in this zoo.")
+against = [pretty[h] for h in varied
+           if value.loc["normalized_train_loss", h] < 0]
 spread_nl = reached["normalized_train_loss"]
 sentences["normalized_detail"] = (
-    f"In this zoo its values span only {spread_nl.min():.4f} to {spread_nl.max():.4f} (ln 10 = {np.log(10):.4f}), and its ψ is "
-    f"negative along {len(against)} of the {len(varied)} hyperparameters varied ({', '.join(against) if against else 'none'})"
-    + (": here it ranks the models the wrong way round not only across depths but also within one architecture."
-       if set(against) & {"learning rate", "batch size", "weight decay"} else "."))
+    f"In this zoo its values span only {spread_nl.min():.4f} to "
+    f"{spread_nl.max():.4f} (ln 10 = {np.log(10):.4f}), and its ψ is "
+    f"negative along {len(against)} of the {len(varied)} hyperparameters "
+    f"varied ({', '.join(against) if against else 'none'})"
+    + (": here it ranks the models the wrong way round not only across "
+       "depths but also within one architecture."
+       if set(against) & {"learning rate", "batch size", "weight decay"}
+       else "."))
 for name, text in sentences.items():
     glue(f"ch6_{name}_sentence", text)
     print(text)
@@ -439,27 +535,43 @@ for name, text in sentences.items():
 # - **Report intervals.** With tens of models, a difference of 0.1 in $\tau$ is within the noise; the bootstrap intervals are the honest summary, and a larger zoo (the `paper` profile, or more seeds) is the way to narrow them. An interval of $[+1.00, +1.00]$ means only that every resample agreed, not that there is no uncertainty: with two models per group, a few groups decide a $\psi_i$.
 
 # %% tags=remove-cell
-glue("ch6_pacbayes_seconds", f"{measure_seconds['pac_bayes_sharpness'].mean():.1f}")
-group_counts = sorted({len(reached) // reached[h].nunique() for h in varied})  # full grid: models / values
+glue("ch6_pacbayes_seconds",
+     f"{measure_seconds['pac_bayes_sharpness'].mean():.1f}")
+# full grid: models / values
+group_counts = sorted({len(reached) // reached[h].nunique() for h in varied})
 kind = "MLPs" if cfg.architecture == "mlp" else "convolutional networks"
 samples = f"{cfg.n_train:,}" if cfg.n_train else "all the"
-glue("ch6_zoo_sentence", f"this zoo has {len(reached)} {kind} trained on {samples} {cfg.dataset} training samples, "
-     f"about {' or '.join(map(str, group_counts))} groups behind each ψ, and its intervals are wide.")
+glue("ch6_zoo_sentence",
+     f"this zoo has {len(reached)} {kind} trained on {samples} "
+     f"{cfg.dataset} training samples, about "
+     f"{' or '.join(map(str, group_counts))} groups behind each ψ, and its "
+     "intervals are wide.")
 glue("ch6_architecture_sentence",
-     "the MLPs have no convolutions, batch normalization or dropout, so some of Jiang et al.'s hyperparameters have no "
-     "counterpart here, and the spectral norm of a dense layer is the operator norm exactly (for a convolution the "
-     "reshaped kernel only approximates it)." if cfg.architecture == "mlp" else
-     "these networks have no batch normalization, dropout or residual connections, so some of Jiang et al.'s "
-     "hyperparameters have no counterpart here, and the spectral norm of a convolution is approximated by that of its "
-     "reshaped kernel, as Jiang et al. do.")
-glue("ch6_takeaway_flatness", f"the magnitude-aware PAC-Bayes sharpness ranked {rank_of['pac_bayes_mag_sharpness']} of "
-     f"{len(order)} and the isotropic one {rank_of['pac_bayes_sharpness']}; the worst-case versions, which need gradients "
-     f"and took {measure_seconds['worst_case_sharpness'].mean():.1f} s, ranked {rank_of['worst_case_mag_sharpness']} "
-     f"(magnitude-aware) and {rank_of['worst_case_sharpness']}")
+     "the MLPs have no convolutions, batch normalization or dropout, so some "
+     "of Jiang et al.'s hyperparameters have no counterpart here, and the "
+     "spectral norm of a dense layer is the operator norm exactly (for a "
+     "convolution the reshaped kernel only approximates it)."
+     if cfg.architecture == "mlp" else
+     "these networks have no batch normalization, dropout or residual "
+     "connections, so some of Jiang et al.'s hyperparameters have no "
+     "counterpart here, and the spectral norm of a convolution is "
+     "approximated by that of its reshaped kernel, as Jiang et al. do.")
+glue("ch6_takeaway_flatness",
+     f"the magnitude-aware PAC-Bayes sharpness ranked "
+     f"{rank_of['pac_bayes_mag_sharpness']} of {len(order)} and the "
+     f"isotropic one {rank_of['pac_bayes_sharpness']}; the worst-case "
+     f"versions, which need gradients and took "
+     f"{measure_seconds['worst_case_sharpness'].mean():.1f} s, ranked "
+     f"{rank_of['worst_case_mag_sharpness']} (magnitude-aware) and "
+     f"{rank_of['worst_case_sharpness']}")
 params_tau = value.loc["num_parameters", "tau"]
-glue("ch6_takeaway_params", f"more parameters went with a smaller gap (τ = {params_tau:+.2f}), as Chapter 1 leads one to expect"
-     if params_tau < 0 else f"more parameters went with a larger gap (τ = {params_tau:+.2f}), but Ψ = "
-     f"{psi['num_parameters']:+.2f} says how little of that survives once depth and width are looked at apart")
+glue("ch6_takeaway_params",
+     f"more parameters went with a smaller gap (τ = {params_tau:+.2f}), as "
+     "Chapter 1 leads one to expect"
+     if params_tau < 0 else
+     f"more parameters went with a larger gap (τ = {params_tau:+.2f}), but "
+     f"Ψ = {psi['num_parameters']:+.2f} says how little of that survives "
+     "once depth and width are looked at apart")
 
 # %% [markdown]
 # ## Reproduction scorecard
@@ -477,44 +589,50 @@ n_measures, n_sharp = len(order), len(sharpness)
 null_top_third = 1 - comb(n_measures - n_sharp, third) / comb(n_measures, third)
 null_norms_below = n_sharp / (n_sharp + len(norm_based))
 claims = [
-    Claim(claim=f"A sharpness measure (PAC-Bayes or worst-case) ranks in the top third "
-                f"by Ψ (rank <= {third})",
+    Claim(claim=f"A sharpness measure (PAC-Bayes or worst-case) ranks in the "
+                f"top third by Ψ (rank <= {third})",
           paper="sharpness / PAC-Bayes measures rank best",
           measured=f"rank {rank_of[sharp_best]} ({labels[sharp_best]})",
           held=rank_of[sharp_best] <= third,
-          test=f"held if the best of the {n_sharp} sharpness measures is among the "
-               f"top {third} of {n_measures} by Ψ",
+          test=f"held if the best of the {n_sharp} sharpness measures is "
+               f"among the top {third} of {n_measures} by Ψ",
           null=f"a random ranking passes with probability {null_top_third:.2f} "
-               f"(1 - C({n_measures - n_sharp}, {third}) / C({n_measures}, {third})): "
+               f"(1 - C({n_measures - n_sharp}, {third}) / "
+               f"C({n_measures}, {third})): "
                "this row tests little"),
-    Claim(claim="Gradient noise predicts the gap (here the GSNR of Ch. 3, a proxy: "
-                "Ψ > 0, interval above 0)",
+    Claim(claim="Gradient noise predicts the gap (here the GSNR of Ch. 3, a "
+                "proxy: Ψ > 0, interval above 0)",
           paper="gradient-noise measures do well", measured=stats("mean_gsnr"),
           held=bool(ci_psi.loc["mean_gsnr", "low"] > 0),
-          test="held if the lower end of the 95% bootstrap interval of the GSNR's Ψ is "
-               "above 0", interval=stats("mean_gsnr")),
-    Claim(claim="The spectral-norm product fails (Ψ <= 0 or its interval includes 0)",
+          test="held if the lower end of the 95% bootstrap interval of the "
+               "GSNR's Ψ is above 0", interval=stats("mean_gsnr")),
+    Claim(claim="The spectral-norm product fails "
+                "(Ψ <= 0 or its interval includes 0)",
           paper="spectral norm fails, often negative",
           measured=stats("log_spectral_norm_product"),
           held=bool(ci_psi.loc["log_spectral_norm_product", "low"] <= 0),
-          test="held if the lower end of the 95% bootstrap interval of its Ψ is at or "
-               "below 0; a measure of pure noise passes it too",
+          test="held if the lower end of the 95% bootstrap interval of its Ψ "
+               "is at or below 0; a measure of pure noise passes it too",
           interval=stats("log_spectral_norm_product")),
     Claim(claim="Norm-based measures rank below sharpness "
                 "(every one below the best sharpness measure)",
           paper="norm-based measures perform poorly",
-          measured=f"norm-based ranks {norm_ranks}; best sharpness rank {rank_of[sharp_best]}",
+          measured=f"norm-based ranks {norm_ranks}; "
+                   f"best sharpness rank {rank_of[sharp_best]}",
           held=all(rank_of[m] > rank_of[sharp_best] for m in norm_based),
-          test=f"held if all {len(norm_based)} norm-based measures rank below the best "
-               "sharpness measure by Ψ",
-          null=f"a random ranking passes with probability {null_norms_below:.2f} "
+          test=f"held if all {len(norm_based)} norm-based measures rank "
+               "below the best sharpness measure by Ψ",
+          null=f"a random ranking passes with probability "
+               f"{null_norms_below:.2f} "
                f"({n_sharp} / {n_sharp + len(norm_based)}: the best of these "
                f"{n_sharp + len(norm_based)} must be a sharpness measure)"),
     Claim(claim="The parameter count does not predict the gap (Ψ <= 0.1)",
           paper="number of parameters fails (Zhang et al. 2017)",
-          measured=stats("num_parameters"), held=bool(psi["num_parameters"] <= 0.1),
-          test="held if the parameter count's Ψ is at most 0.1; its ψ is exactly 0 for "
-               "every hyperparameter that does not change the architecture",
+          measured=stats("num_parameters"),
+          held=bool(psi["num_parameters"] <= 0.1),
+          test="held if the parameter count's Ψ is at most 0.1; its ψ is "
+               "exactly 0 for every hyperparameter that does not change the "
+               "architecture",
           interval=stats("num_parameters")),
 ]
 scorecard(claims, SCALE, chapter=6)

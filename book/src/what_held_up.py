@@ -22,8 +22,10 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # Colab: install helpers from the book's repository
-    %pip install --quiet "why-deep-networks-generalize @ git+https://github.com/why-deep-networks-generalize/book"
+# Colab: install helpers from the book's repository
+if "google.colab" in sys.modules:
+    repo = "git+https://github.com/why-deep-networks-generalize/book"
+    %pip install --quiet "why-deep-networks-generalize @ {repo}"
     from google.colab import output
     output.enable_custom_widget_manager()  # ipywidgets 8 in Colab
 

@@ -186,8 +186,8 @@ test_acc_random = 1 - by_p.loc[1.0, "test_error"]
 rho_error = spearmanr(by_p.index, by_p["test_error"]).statistic
 glue("ch1_n_seeds", len(cfg.seeds))
 glue("ch1_slowdown", f"{slowdown:.2f}")
-glue("ch1_epochs_p0", f"{by_p.loc[0.0, 'epochs']:.0f}")
-glue("ch1_epochs_p1", f"{by_p.loc[1.0, 'epochs']:.0f}")
+glue("ch1_epochs_p0", f"{by_p.loc[0.0, 'epochs']:.1f}")
+glue("ch1_epochs_p1", f"{by_p.loc[1.0, 'epochs']:.1f}")
 glue("ch1_test_acc_p1", fmt_pct(test_acc_random))
 glue("ch1_rho_error", f"{rho_error:.2f}")
 
@@ -471,7 +471,7 @@ scorecard(claims, SCALE, chapter=1)
 # %% [markdown]
 # ## Summary
 #
-# Networks trained by SGD fit random labels, shuffled and random pixels, and Gaussian noise, and they do it almost as fast as they fit real data.
+# Networks trained by SGD fit random labels, shuffled and random pixels, and Gaussian noise, and they need at most a small constant factor more epochs than on real data ({glue:text}`ch1_slowdown` times for random labels).
 # So the class of functions a network can reach is large enough to memorize the training set, and complexity measures of the class alone cannot explain why the same network generalizes on real labels.
 # Explicit regularization helps a little and explains none of this.
 # Two simple models show where to look instead: a depth-two ReLU net with $2n + d$ weights can represent any labelling, and in a linear model SGD picks, among all interpolants, the one of minimum norm.
@@ -521,7 +521,7 @@ scorecard(claims, SCALE, chapter=1)
 # :::{admonition} Solution
 # :class: dropdown
 # Recompute the corrupted labels with `data.corrupt_labels(dataset.y_train, 0.5, 10, seed=0)` (the seed of the run), retrain with `run = train.run(base.replace(randomization="random labels", p=0.5))`, which keeps the model (`run.model`) and the labels it was trained on (`run.data.y_train`), and evaluate `model(dataset.x_train[changed])` against both label sets.
-# The network predicts the *corrupted* label on almost every corrupted training example (it memorized them) and so scores near chance on their original labels, even though the same network is right on most test examples.
+# The network predicts the *corrupted* label on almost every corrupted training example (it memorized them) and so scores near chance on their original labels, while on test examples it stays well above chance.
 # :::
 #
 # ## References

@@ -193,13 +193,13 @@ glue("ch2_norm_span",
 
 # %% [markdown]
 # **What to notice.**
-# The raw losses are useless as a predictor: every run stops at the same training loss, so the raw points stand in a vertical column, and a line through them explains $R^2$ = {glue:text}`ch2_r2_raw` of the test loss.
+# The raw losses are no useful predictor: every run stops at nearly the same training loss, so the raw points spread along the test-loss axis, and the line through them ($R^2$ = {glue:text}`ch2_r2_raw`) owes most of its fit to the single random-label run, far out on both axes.
 # The normalized points lie on a line with slope {glue:text}`ch2_slope`, intercept {glue:text}`ch2_intercept`, $R^2$ = {glue:text}`ch2_r2_norm` and RMSE {glue:text}`ch2_rmse`.
 # Look at the axis, too: all normalized training losses lie between {glue:text}`ch2_norm_span`, just below $\ln 10 \approx 2.3026$.
 # A normalized network has unit-norm layers, so its logits are small and its loss sits near the loss of a uniform guess; the whole signal lives in the small *deficit* below $\ln 10$, and that deficit on the training set predicts the deficit on the test set.
 
 # %% [markdown]
-# ## Random labels sit at chance; error is monotone in the normalized loss
+# ## Random labels sit at chance; is error monotone in the normalized loss?
 #
 # Liao et al. observe that networks trained on random labels have a normalized test loss of almost exactly $\ln 10$, and that the test classification error is a monotone function of the normalized test loss.
 
@@ -210,7 +210,7 @@ random_gap = abs(table.loc[("random labels", 1.0), "norm. test loss"] - LN_K)
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 ax.scatter(deficit, 100 * table["test error"])
 ax.set(xscale="log", xlabel=r"$\ln 10$ - normalized test loss (nats)",
-       ylabel="test error (%)", title=f"Spearman rho = {rho_error:.2f}")
+       ylabel="test error (%)", title=f"Spearman rho = {rho_error:.3f}")
 plt.show()
 print(f"random-label network: |normalized test loss - ln 10| = "
       f"{random_gap:.2e}; true-label runs: deficits "
@@ -219,7 +219,7 @@ print(f"random-label network: |normalized test loss - ln 10| = "
 
 # %% tags=remove-cell
 glue("ch2_random_gap", f"{random_gap:.1e}")
-glue("ch2_rho_error", f"{rho_error:.2f}")
+glue("ch2_rho_error", f"{rho_error:.3f}")
 glue("ch2_min_deficit",
      f"{deficit.drop(index='random labels', level=0).min():.1e}")
 
@@ -227,14 +227,14 @@ glue("ch2_min_deficit",
 # **What to notice.**
 # The network trained on random labels ends {glue:text}`ch2_random_gap` nats from $\ln 10$: it has learned nothing that transfers, and its normalized network guesses uniformly on test data.
 # The smallest deficit of a network trained on true labels is {glue:text}`ch2_min_deficit`, so "near $\ln 10$" only means something *relative* to the other runs.
-# Test error falls as the deficit grows (Spearman's $\rho$ = {glue:text}`ch2_rho_error` between normalized test loss and test error).
+# Test error mostly falls as the deficit grows: Spearman's $\rho$ = {glue:text}`ch2_rho_error` between normalized test loss and test error, against the scorecard's threshold of 0.9 for a monotone relation.
 
 # %% [markdown]
 # ## The init-std explorer
 #
 # Move the slider to pick the initialization standard deviation $\sigma$ and see that run's learning curves: the raw cross-entropies (left), the normalized ones as their deficit below $\ln 10$ (middle), and the accuracies with the generalization gap shaded (right).
 # Try this: compare the smallest and the largest $\sigma$.
-# Their raw training losses end at the same value, but one raw test loss climbs while the other stays low; the normalized curves show the difference from the first epochs.
+# Their raw training losses end at nearly the same value, but their test errors and their normalized test losses differ; compare the normalized curves of the two ends of the slider.
 # Do not read the middle panel's absolute level as a quality score across chapters: it depends on the architecture's depth and width through the norms.
 
 # %%
@@ -327,7 +327,7 @@ claims = [
                "within 0.05 nats of ln 10, the loss of equal logits"),
     Claim(claim="Test error is monotone in the normalized loss "
                 "(Spearman rho >= 0.9)",
-          paper="monotone", measured=f"rho = {rho_error:.2f}",
+          paper="monotone", measured=f"rho = {rho_error:.3f}",
           held=rho_error >= 0.9,
           test=f"held if Spearman's rho between normalized test loss and "
                f"test error over the {len(table)} runs is at least 0.9",

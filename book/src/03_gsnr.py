@@ -395,8 +395,8 @@ glue("ch3_peak_step", int(run.step.iloc[peak]))
 # %% [markdown]
 # **What to notice.**
 # On the true labels the mean GSNR first falls, from {glue:text}`ch3_gsnr0` at initialization to a minimum at step {glue:text}`ch3_early_min_at`, and then rises again: by {glue:text}`ch3_early_rise`× within the first {glue:text}`ch3_early_steps` steps (moments over the training set), {glue:text}`ch3_early_rise_fresh`× with the moments over fresh samples.
-# So the rise is there early in training, as the paper reports, though the estimate over the distribution rises less than the one over the training set.
-# Later the training-set GSNR jumps again, to {glue:text}`ch3_whole_rise`× its running minimum at step {glue:text}`ch3_peak_step`, against {glue:text}`ch3_whole_rise_fresh`× for the fresh-sample estimate: that late jump comes with memorization, like the random-label spike above.
+# So the rise is there early in training on the training-set moments, as the paper reports; the estimate over the distribution rises only {glue:text}`ch3_early_rise_fresh`× in the same steps (read the table: a brief uptick counts as a rise here).
+# Later the training-set GSNR jumps again, to {glue:text}`ch3_whole_rise`× its running minimum at step {glue:text}`ch3_peak_step`; the fresh-sample estimate rises at most {glue:text}`ch3_whole_rise_fresh`× over the run: that late jump comes with memorization, like the random-label spike above.
 
 # %% [markdown]
 # ## Experiment 3: learned features versus frozen features

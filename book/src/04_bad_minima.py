@@ -643,7 +643,7 @@ scorecard(claims, SCALE, chapter=4)
 # Measured at the minimum, the bad ones are sharper: a larger top Hessian eigenvalue and trace, and a narrower valley in filter-normalized slices.
 # Their basins are also smaller along the random directions we tried, and because volume grows as the radius to the power of the number of weights, a modest difference in radius becomes an enormous difference in volume: {glue:text}`ch4_log10_ratio` orders of magnitude here.
 # That is the paper's explanation of the implicit regularization of SGD: not that good minima are rare, but that their basins fill almost all of the space an optimizer can start from.
-# It is a picture, not a proof; the volume is an extrapolation from a few dozen directions, and sharpness depends on how the weights are scaled.
+# It is a picture, not a proof; the volume is an extrapolation from {glue:text}`ch4_n_directions` directions, and sharpness depends on how the weights are scaled.
 # Chapter 5 turns from the geometry of the loss to the spectra of the trained weights.
 
 # %% [markdown]

@@ -7,7 +7,7 @@
 # This page gathers the rows of all six scorecards in one table.
 #
 # A verdict is one of three words.
-# **held** means the run passed the row's test; **not held** means it failed it; **not measured** means this build could not run the test, and the row says why (for example, a pretrained series that needs the network).
+# **held** means the run passed the row's test; **not held** means it failed it; **not measured** means this build could not run the test, and the row says why (for example, a pretrained series that needs torchvision and the network).
 # Each row states its test: the threshold, and why that threshold is the right one (the paper's own number, the spread between seeds, or the same test on a null such as shuffled labels).
 # So every row is a test that could fail, and a reader can check each verdict against its threshold without rerunning anything.
 # Where the measurement allows, a row also gives an interval (a bootstrap, or the range over seeds) and the result of the same test on a null.
@@ -79,7 +79,7 @@ report.Table(summary.set_index(["chapter", "claim"]))
 # %% [markdown]
 # ## How to read it
 #
-# - **Start with the tests.** A verdict is only as good as its threshold. If a test would pass for a random ranking, or for a layer that learned nothing, it tests nothing; each chapter's null column is there to show that it would not.
+# - **Start with the tests.** A verdict is only as good as its threshold. If a test would pass for a random ranking, or for a layer that learned nothing, it tests nothing; each chapter's null column shows how often that happens, and some rows say that their null passes too.
 # - **Look at the intervals.** A verdict decided by a number whose interval straddles the threshold could flip with another seed; a verdict far from its threshold is robust at this scale.
 # - **Remember the scale.** These runs use small networks on MNIST-1D and small zoos. Rebuild at a different scale (`BOOK_SCALE=paper` on a GPU) and the verdicts may change; the scale of every scorecard is stated above.
 #

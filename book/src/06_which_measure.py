@@ -564,7 +564,8 @@ glue("ch6_takeaway_flatness",
      f"versions, which need gradients, ranked "
      f"{rank_of['worst_case_mag_sharpness']} (magnitude-aware) and "
      f"{rank_of['worst_case_sharpness']}")
-glue("ch6_worst_case_seconds",  # a wall time: the one kind of glued value that varies
+# a wall time: the one kind of glued value that varies from run to run
+glue("ch6_worst_case_seconds",
      f"{measure_seconds['worst_case_sharpness'].mean():.1f}")
 params_tau = value.loc["num_parameters", "tau"]
 glue("ch6_takeaway_params",

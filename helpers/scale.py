@@ -133,17 +133,21 @@ class NormalizedLoss(Profile):
     target_train_loss: float        # every run stops at this train cross-entropy (nats): equal train loss
     init_stds: tuple[float, ...]    # (a) Gaussian init std of every layer, log-spaced
     pretrain_ps: tuple[float, ...]  # (b) label corruption of the pretraining, then true labels
+                                    # (p = 0 would only train twice on the same labels)
     pretrain_init_std: float        # init std of the pretraining runs
     pretrain_epochs: int            # cap on the pretraining (it stops at 100% train accuracy)
     explorer_default_std: float     # where the init-std slider starts (one of init_stds)
+    check_every: int = 2            # steps between checks of the target inside an epoch: equal
+                                    # train loss to a few percent, not to one epoch's drop
+    noise_seeds: tuple[int, ...] = (1, 2)  # the default run again with these seeds: seed noise
 
     def run_spec(self, **changes) -> RunSpec:
         """A run to the target train loss, tracking the normalized loss; ``changes`` vary it."""
         return RunSpec(dataset=self.dataset, n_train=self.n_train, n_test=self.n_test,
                        architecture=self.architecture, model_kwargs=self.model_kwargs, lr=self.lr,
                        batch_size=self.batch_size, max_epochs=self.max_epochs, target_train_acc=None,
-                       target_train_loss=self.target_train_loss,
-                       track=("normalized_cross_entropy",)).replace(**changes)
+                       target_train_loss=self.target_train_loss, check_every=self.check_every,
+                       track=("normalized_cross_entropy", "normalized_lipschitz_bound")).replace(**changes)
 
 
 _NORMALIZED_LOSS_PROFILES = {
@@ -151,27 +155,28 @@ _NORMALIZED_LOSS_PROFILES = {
         scale="tiny", dataset="mnist1d", n_train=400, n_test=200, architecture="mlp",
         model_kwargs={"hidden": [64, 64], "bias": "first"}, lr=0.05,
         batch_size=100, max_epochs=40, target_train_loss=0.1, init_stds=(0.02, 0.05, 0.2),
-        pretrain_ps=(0.0, 1.0), pretrain_init_std=0.05, pretrain_epochs=30, explorer_default_std=0.05),
+        pretrain_ps=(0.5, 1.0), pretrain_init_std=0.05, pretrain_epochs=30, explorer_default_std=0.05,
+        check_every=1, noise_seeds=(1,)),
     "small": NormalizedLoss(
         scale="small", dataset="mnist1d", n_train=4000, n_test=1000, architecture="mlp",
         model_kwargs={"hidden": [256, 256], "bias": "first"}, lr=0.05,
         batch_size=128, max_epochs=250, target_train_loss=0.02,
         init_stds=(0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256),
-        pretrain_ps=(0.0, 0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.032, pretrain_epochs=150,
+        pretrain_ps=(0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.032, pretrain_epochs=150,
         explorer_default_std=0.032),
     "paper": NormalizedLoss(  # CIFAR-10, Liao et al.'s net; SGD lr 0.01, momentum 0.9, batch 1024
         scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="liao_cnn",
         model_kwargs={}, lr=0.01, batch_size=1024, max_epochs=300,
         target_train_loss=0.05, init_stds=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.19),
-        pretrain_ps=(0.0, 0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.01, pretrain_epochs=300,
-        explorer_default_std=0.01),
+        pretrain_ps=(0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.01, pretrain_epochs=300,
+        explorer_default_std=0.01, check_every=5),
 }
 
 
 # the paper's net on CIFAR-shaped noise, two epochs
 _NORMALIZED_LOSS_PROFILES["paper-smoke"] = replace(
     _NORMALIZED_LOSS_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
-    pretrain_epochs=2, init_stds=(0.005, 0.01, 0.05), pretrain_ps=(0.0, 1.0))
+    pretrain_epochs=2, init_stds=(0.005, 0.01, 0.05), pretrain_ps=(0.5, 1.0), noise_seeds=(1,))
 
 
 def normalized_loss(scale: str | None = None) -> NormalizedLoss:

@@ -97,8 +97,11 @@ def _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, targe
         raise ValueError(f"target_train_loss must be positive or None, got {target_train_loss!r}")
 
 
-def _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn) -> tuple[int, bool]:
-    """One pass over (x, y) in shuffled mini-batches; returns (steps taken, every loss finite)."""
+def _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn, stop_inside=None) -> tuple[int, bool]:
+    """One pass over (x, y) in shuffled mini-batches; returns (steps taken, every loss finite).
+
+    ``stop_inside(steps)``, if given, is asked after every step whether to end the epoch early.
+    """
     model.train()
     all_finite, steps = torch.ones((), dtype=torch.bool, device=x.device), 0
     for idx in torch.randperm(len(x), generator=g).split(batch_size):
@@ -110,24 +113,22 @@ def _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn) -> tuple
         loss.backward()
         opt.step()
         steps += 1
+        if stop_inside is not None and stop_inside(steps):
+            break
     return steps, bool(all_finite)
 
 
-def _stop_reason(h: History, target_train_acc, target_train_loss) -> str | None:
+def _stop_reason(h: History, stop: "StopRule") -> str | None:
     if not math.isfinite(h.train_loss[-1]):
         return "diverged"
-    if target_train_acc is not None and h.train_acc[-1] >= target_train_acc:
-        return "target_acc"
-    if target_train_loss is not None and h.train_loss[-1] <= target_train_loss:
-        return "target_loss"
-    return None
+    return stop.met(h.train_loss[-1], h.train_acc[-1])
 
 
 def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01, batch_size: int = 128,
         momentum: float = 0.9, weight_decay: float = 0.0, optimizer: str = "sgd",
         target_train_acc: float | None = None, target_train_loss: float | None = None,
         augment=None, loss_fn=None, epoch_metrics: dict | None = None, seed: int = 0, device=None,
-        progress: bool = True, desc: str = "fit") -> History:
+        progress: bool = True, desc: str = "fit", check_every: int | None = None) -> History:
     """Train ``model`` in place with mini-batch SGD (or Adam) on cross-entropy.
 
     After every epoch the whole train and test sets are evaluated in eval mode. Training stops
@@ -138,8 +139,16 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
     distractor term this way); the evaluation after each epoch is always plain cross-entropy.
     ``epoch_metrics`` maps names to functions ``model -> float``, recorded after every epoch in
     ``history.metrics[name]`` (Ch. 2 tracks the normalized loss this way).
+
+    The targets are checked after every epoch; with ``check_every`` = k they are also checked
+    (on the whole train set, in eval mode) every k steps inside an epoch, and the epoch ends as
+    soon as one is met, so runs stopped by a target end at nearly the same train loss instead
+    of anywhere within one epoch's drop (Ch. 2 compares runs at equal train loss). The last
+    history entry is then a partial epoch; ``history.steps`` says where it ended.
     """
     _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, target_train_loss)
+    if check_every is not None and not (isinstance(check_every, int) and check_every >= 1):
+        raise ValueError(f"check_every must be a positive integer or None, got {check_every!r}")
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     device = pick_device(device)
@@ -149,10 +158,43 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
            if optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay))
     g = torch.Generator().manual_seed(seed)  # batch order and augmentation: the seed fixes both
     with run_random_state(seed, device):  # dropout masks: torch's global generator, seeded here
+        stop = StopRule(target_train_acc, target_train_loss, check_every)
         return _fit_epochs(model, data, opt, x, y, g, epochs=epochs, lr=lr, batch_size=batch_size,
-                           target_train_acc=target_train_acc, target_train_loss=target_train_loss,
-                           augment=augment, loss_fn=loss_fn, epoch_metrics=epoch_metrics,
+                           stop=stop, augment=augment, loss_fn=loss_fn, epoch_metrics=epoch_metrics,
                            progress=progress, desc=desc)
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When ``fit`` stops: a train accuracy to reach, a train loss to fall to, how often to look."""
+
+    target_train_acc: float | None = None
+    target_train_loss: float | None = None
+    check_every: int | None = None  # steps between checks inside an epoch (None: end of epoch only)
+    NEAR = 2.0  # checks inside an epoch start once the loss is within this factor of its target
+
+    def met(self, loss: float, acc: float) -> str | None:
+        """The target reached by a train loss and accuracy, or None."""
+        if self.target_train_acc is not None and acc >= self.target_train_acc:
+            return "target_acc"
+        if self.target_train_loss is not None and loss <= self.target_train_loss:
+            return "target_loss"
+        return None
+
+    def inside_epoch(self, model, x, y, history: History):
+        """The check ``_train_one_epoch`` makes every ``check_every`` steps of the next epoch, or None.
+
+        A check evaluates the whole train set, so checks inside an epoch start only once the
+        train loss at the end of an epoch is within a factor NEAR of its target (from the first
+        epoch for an accuracy target): a run whose loss falls by less than NEAR per epoch still
+        stops at the first check below the target, at the price of checks in its last epochs only.
+        """
+        if self.check_every is None or (self.target_train_acc is None and self.target_train_loss is None):
+            return None
+        if self.target_train_loss is not None and not (
+                history.train_loss and history.train_loss[-1] <= self.NEAR * self.target_train_loss):
+            return None
+        return lambda steps: steps % self.check_every == 0 and self.met(*evaluate(model, x, y)) is not None
 
 
 @contextlib.contextmanager
@@ -173,12 +215,13 @@ def run_random_state(seed: int, device: torch.device):
         yield
 
 
-def _fit_epochs(model, data, opt, x, y, g, *, epochs, lr, batch_size, target_train_acc,
-                target_train_loss, augment, loss_fn, epoch_metrics, progress, desc) -> History:
+def _fit_epochs(model, data, opt, x, y, g, *, epochs, lr, batch_size, stop, augment, loss_fn,
+                epoch_metrics, progress, desc) -> History:
     history, steps, start = History(), 0, time.perf_counter()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
-        new_steps, finite = _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn)
+        stop_inside = stop.inside_epoch(model, x, y, history)
+        new_steps, finite = _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn, stop_inside)
         steps += new_steps
         if finite:
             for split, xs, ys in (("train", x, y), ("test", data.x_test, data.y_test)):
@@ -189,7 +232,7 @@ def _fit_epochs(model, data, opt, x, y, g, *, epochs, lr, batch_size, target_tra
             for name, measure in (epoch_metrics or {}).items():
                 history.metrics.setdefault(name, []).append(float(measure(model)))
             bar.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
-        reason = "diverged" if not finite else _stop_reason(history, target_train_acc, target_train_loss)
+        reason = "diverged" if not finite else _stop_reason(history, stop)
         if reason == "diverged":
             warnings.warn(f"{desc}: training diverged during epoch {epoch + 1} (the loss became NaN or "
                           f"inf); try a smaller lr (now {lr}) or init_std", RuntimeWarning)
@@ -201,24 +244,28 @@ def _fit_epochs(model, data, opt, x, y, g, *, epochs, lr, batch_size, target_tra
     return history
 
 
-# Measures that train_run can record after every epoch, on the train and the test set:
-# name -> "module:function" with the signature f(model, X, y) -> float.
+# Measures a run can record after every epoch (``RunSpec.track``): name -> "module:function".
+# A data measure f(model, X, y) -> float is recorded on the train and the test set, as
+# "name/train" and "name/test"; a weights measure f(model) -> float once, as "name".
 TRACKABLE = {"normalized_cross_entropy": "helpers.metrics.normalized:normalized_cross_entropy"}
+TRACKABLE_WEIGHTS = {"normalized_lipschitz_bound": "helpers.metrics.normalized:normalized_lipschitz_bound"}
 
 
 def _tracked(names, data: Dataset) -> dict:
-    unknown = set(names) - set(TRACKABLE)
+    known = {**TRACKABLE, **TRACKABLE_WEIGHTS}
+    unknown = set(names) - set(known)
     if unknown:
-        raise ValueError(f"track must name measures from {sorted(TRACKABLE)}, got {sorted(unknown)}")
+        raise ValueError(f"track must name measures from {sorted(known)}, got {sorted(unknown)}")
     functions = {}
     for name in names:
-        module, attr = TRACKABLE[name].split(":")
+        module, attr = known[name].split(":")
         measure = getattr(importlib.import_module(module), attr)
+        if name in TRACKABLE_WEIGHTS:
+            functions[name] = measure
+            continue
         for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
             functions[f"{name}/{split}"] = functools.partial(measure, X=x, y=y)
     return functions
-
-
 
 
 # --- the run layer: one spec of a training run, one function that runs it --------------------
@@ -266,6 +313,7 @@ class RunSpec:
     max_epochs: int                          # cap on the epochs
     target_train_acc: float | None = 1.0     # stop once the train accuracy reaches this ...
     target_train_loss: float | None = None   # ... or the train cross-entropy falls to this (nats)
+    check_every: int | None = None           # also check the targets every this many steps
     # extras
     pretrain: Pretrain | None = None         # Liao et al.'s pretraining on randomized labels
     track: tuple[str, ...] = ()              # measures from TRACKABLE recorded after every epoch
@@ -302,9 +350,12 @@ def _check_spec(spec: RunSpec) -> None:
         raise ValueError(f"max_epochs must be a positive integer, got {spec.max_epochs!r}")
     if not 0.0 <= spec.dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {spec.dropout!r}")
-    unknown = set(spec.track) - set(TRACKABLE)
+    known = {**TRACKABLE, **TRACKABLE_WEIGHTS}
+    unknown = set(spec.track) - set(known)
     if unknown:
-        raise ValueError(f"track must name measures from {sorted(TRACKABLE)}, got {sorted(unknown)}")
+        raise ValueError(f"track must name measures from {sorted(known)}, got {sorted(unknown)}")
+    if spec.check_every is not None and not (isinstance(spec.check_every, int) and spec.check_every >= 1):
+        raise ValueError(f"check_every must be a positive integer or None, got {spec.check_every!r}")
 
 
 @dataclass
@@ -381,7 +432,8 @@ def run(spec: RunSpec, *, progress: bool = False, device=None) -> Run:
     with settings.fixed_threads():
         pre_history = _pretrain(model, spec, common)
         history = fit(model, data, epochs=spec.max_epochs, target_train_acc=spec.target_train_acc,
-                      target_train_loss=spec.target_train_loss, epoch_metrics=_tracked(spec.track, data),
+                      target_train_loss=spec.target_train_loss, check_every=spec.check_every,
+                      epoch_metrics=_tracked(spec.track, data),
                       desc=f"{spec.architecture} {spec.randomization} p={spec.p}", **common)
     return Run(spec, model, data, history, pre_history)
 

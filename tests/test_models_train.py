@@ -191,3 +191,19 @@ def test_fit_records_epoch_metrics():
     h = train.fit(models.mlp(5, num_classes=2), d, epochs=3, epoch_metrics={"norm": lambda m: 1.5},
                   progress=False, device="cpu")
     assert h.metrics == {"norm": [1.5, 1.5, 1.5]}
+
+
+def test_check_every_stops_inside_an_epoch_close_to_the_target():
+    spec = train.RunSpec(dataset="mnist1d", n_train=400, n_test=100, architecture="mlp",
+                         model_kwargs={"hidden": [64]}, lr=0.05, batch_size=20, max_epochs=100,
+                         target_train_acc=None, target_train_loss=0.5)
+    per_epoch = train.run(spec).history  # the loss falls by less than 2x per epoch here
+    checked = train.run(spec.replace(check_every=2)).history
+    assert per_epoch.stop_reason == checked.stop_reason == "target_loss"
+    assert checked.steps[-1] < per_epoch.steps[-1] and checked.steps[-1] % 2 == 0
+    assert checked.steps[-1] % 20 != 0  # it stopped inside an epoch (20 steps each)
+    # the first check at or below the target: the step before was above it
+    assert 0.5 * 0.9 < checked.train_loss[-1] <= 0.5 < per_epoch.train_loss[-2]
+    assert checked.train_loss[:-1] == per_epoch.train_loss[:len(checked.train_loss) - 1]
+    with pytest.raises(ValueError, match="check_every must be a positive integer"):
+        spec.replace(check_every=0)

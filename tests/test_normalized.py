@@ -82,3 +82,22 @@ def test_mode_is_restored_and_batches_agree(mlp_and_data):
 def test_unsupported_models_raise(model, match):
     with pytest.raises(ValueError, match=match):
         normalized.normalized_cross_entropy(model, torch.randn(3, 4), torch.zeros(3, dtype=torch.long))
+
+
+def test_lipschitz_bound_is_the_product_of_spectral_over_frobenius_norms():
+    # diagonal layers: ||diag(d)||_2 = max |d|, ||diag(d)||_F = ||d||; bias column of zeros adds nothing
+    net = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 3, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.diag(torch.tensor([3.0, 4.0, 0.0])))
+        net[0].bias.zero_()
+        net[2].weight.copy_(torch.diag(torch.tensor([1.0, 1.0, 1.0])))
+    expected = (4 / 5) * (1 / math.sqrt(3))
+    assert normalized.normalized_lipschitz_bound(net) == pytest.approx(expected, rel=1e-12)
+    x = torch.randn(256, 3)
+    rho = normalized.network_scale(net)
+    logits = net(x).double() / rho  # the normalized network never stretches more than the bound
+    inputs = torch.cat([x, torch.ones(256, 1)], dim=1).double()
+    assert (logits.norm(dim=1) <= expected * inputs.norm(dim=1) + 1e-9).all()
+    assert normalized.normalized_lipschitz_bound(_scaled(models.mlp((40,), hidden=(32, 16), bias="first", seed=0),
+                                                         [3.0, 0.5, 7.0])) == pytest.approx(
+        normalized.normalized_lipschitz_bound(models.mlp((40,), hidden=(32, 16), bias="first", seed=0)), rel=1e-6)

@@ -64,13 +64,15 @@ if "google.colab" in sys.modules:
 # %%
 import math
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from scipy.stats import spearmanr
 
 from helpers import data, plots, scale, settings, sweep, train, widgets
-from helpers.metrics import rank
+from helpers.metrics import normalized, rank
 from helpers.report import Claim, glue, scorecard
 
 SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
@@ -79,6 +81,7 @@ cfg = scale.normalized_loss(SCALE)
 settings.use_fixed_threads()
 plots.set_theme()
 LN_K = math.log(10)  # the loss of a network that outputs equal logits: chance
+MARKERS = (("init", "o"), ("pretrain", "s"), ("random labels", "^"))
 print(cfg.scale, "scale:",
       data.load_dataset(cfg.dataset, cfg.n_train, cfg.n_test),
       "| device:", train.pick_device())
@@ -87,10 +90,11 @@ print(cfg.scale, "scale:",
 # ## Runs that differ only in how they started
 #
 # Every run trains the same network with the same optimizer until its training cross-entropy falls to {glue:text}`ch2_target` nats, so all runs end at (nearly) the *same training loss*.
+# The target is checked on the whole training set every {glue:text}`ch2_check_every` SGD steps once a run is close to it, not only at the end of an epoch, so that no run overshoots by one epoch's drop.
 # They differ in one way:
 # (a) the standard deviation $\sigma$ of the Gaussian initialization of every layer, {glue:text}`ch2_n_stds` values from {glue:text}`ch2_std_min` to {glue:text}`ch2_std_max`; or
 # (b) a first phase of training on labels corrupted with probability $p$, followed by training on the true labels, as in the paper.
-# One more run is trained on random labels only.
+# One more run is trained on random labels only, and the default run is repeated with {glue:text}`ch2_n_noise_seeds` more seeds, to see how much of a difference in test loss is seed noise.
 # Each run is a `train.RunSpec` that tracks the normalized loss on the training and the test set after every epoch.
 
 # %%
@@ -102,6 +106,8 @@ runs.update({("pretrain", p): base.replace(init_std=cfg.pretrain_init_std,
              for p in cfg.pretrain_ps})
 runs[("random labels", 1.0)] = base.replace(init_std=cfg.pretrain_init_std,
                                             randomization="random labels")
+default = base.replace(init_std=cfg.explorer_default_std)
+runs.update({("seed", s): default.replace(seed=s) for s in cfg.noise_seeds})
 records = sweep.run_sweep(train.run_record, runs.values(),
                           name="ch2-normalized", n_jobs=-1)
 histories = {k: r.history for k, r in zip(runs, records)}
@@ -114,21 +120,29 @@ def final(h: train.History) -> dict:
             "norm. train loss": m["normalized_cross_entropy/train"][-1],
             "norm. test loss": m["normalized_cross_entropy/test"][-1],
             "test error": 1 - h.test_acc[-1], "epochs": h.epochs,
+            "Lipschitz bound": m["normalized_lipschitz_bound"][-1],
             "reached target": h.stop_reason == "target_loss"}
 
 
-table = pd.DataFrame.from_dict({k: final(h) for k, h in histories.items()},
-                               orient="index")
-table = table.rename_axis(["protocol", "value"])
-table.round(5)
+everything = pd.DataFrame.from_dict({k: final(h) for k, h in histories.items()},
+                                    orient="index")
+everything = everything.rename_axis(["protocol", "value"])
+# the default run's repeats: kept out of the fits
+seeds = everything.loc[["seed"]]
+table = everything.drop(index="seed", level=0)
+table.drop(columns="Lipschitz bound").round(5)
 
 # %% tags=remove-cell
 glue("ch2_target", f"{cfg.target_train_loss:g}")
+glue("ch2_check_every", cfg.check_every)
+glue("ch2_n_noise_seeds", len(cfg.noise_seeds))
 glue("ch2_n_stds", len(cfg.init_stds))
 glue("ch2_std_min", f"{min(cfg.init_stds):g}")
 glue("ch2_std_max", f"{max(cfg.init_stds):g}")
 true_runs = table.drop(index="random labels", level=0)
+train_spread = true_runs["train loss"].max() / true_runs["train loss"].min()
 glue("ch2_n_reached", f"{int(table['reached target'].sum())} of {len(table)}")
+glue("ch2_train_spread", f"{100 * (train_spread - 1):.1f}%")
 glue("ch2_test_loss_range",
      f"{true_runs['test loss'].min():.2f} to "
      f"{true_runs['test loss'].max():.2f}")
@@ -137,13 +151,18 @@ glue("ch2_test_err_range",
      f"{100 * true_runs['test error'].max():.1f}%")
 
 # %% [markdown]
-# {glue:text}`ch2_n_reached` runs reached the target training loss within the epoch budget (the last column says which).
+# {glue:text}`ch2_n_reached` runs reached the target training loss within the epoch budget (the last column says which), and the largest final training loss of a true-label run is {glue:text}`ch2_train_spread` above the smallest.
 # Among the runs on true labels, the test loss ranges from {glue:text}`ch2_test_loss_range` nats and the test error from {glue:text}`ch2_test_err_range`: equal training loss, unequal generalization, which is the paper's premise.
 
 # %% [markdown]
 # ## The linear law
 #
 # Now the paper's figure: test loss against training loss, first raw, then normalized, one point per run, with a least-squares line through the normalized points.
+#
+# :::{admonition} Predict, then check
+# :class: predict
+# Every run stops at the same training loss. Before you run the next cell: on the raw axes, will the points lie on a line, along a column, or in a cloud? And how many of the runs will sit far from the others?
+# :::
 
 # %%
 def linear_fit(x, y) -> dict:
@@ -158,32 +177,40 @@ def linear_fit(x, y) -> dict:
 
 raw_fit = linear_fit(table["train loss"], table["test loss"])
 norm_fit = linear_fit(table["norm. train loss"], table["norm. test loss"])
+# the same fits without the random-label run, far out on both raw axes
+raw_fit_true = linear_fit(true_runs["train loss"], true_runs["test loss"])
+norm_fit_true = linear_fit(true_runs["norm. train loss"],
+                           true_runs["norm. test loss"])
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 for ax, (x, y), fit, title in zip(axes,
                                   [("train loss", "test loss"),
                                    ("norm. train loss", "norm. test loss")],
                                   (raw_fit, norm_fit),
                                   ("unnormalized", "normalized")):
-    for protocol, marker in (("init", "o"), ("pretrain", "s"),
-                             ("random labels", "^")):
+    for protocol, marker in MARKERS:
         rows = table.xs(protocol, level=0)
         ax.scatter(rows[x], rows[y], marker=marker, label=protocol)
     grid = np.linspace(table[x].min(), table[x].max(), 50)
     ax.plot(grid, fit["slope"] * grid + fit["intercept"], color="0.3", lw=1,
             label=f"fit, $R^2$ = {fit['R^2']:.4f}")
     ax.set(xlabel=f"{x} (nats)", ylabel=f"{y} (nats)", title=title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
+axes[0].set(ylim=(0, None))  # raw test losses from 0: no difference magnified
 axes[1].ticklabel_format(useOffset=False)
 plt.tight_layout()
 plt.show()
 pd.DataFrame({"Liao et al. (CIFAR-10)": [0.9642, 0.0844, 0.9999, 6.98e-5],
               f"normalized ({SCALE})": list(norm_fit.values()),
-              f"unnormalized ({SCALE})": list(raw_fit.values())},
+              "normalized, true labels only": list(norm_fit_true.values()),
+              f"unnormalized ({SCALE})": list(raw_fit.values()),
+              "unnormalized, true labels only": list(raw_fit_true.values())},
              index=list(norm_fit)).round(6)
 
 # %% tags=remove-cell
 glue("ch2_r2_norm", f"{norm_fit['R^2']:.4f}")
 glue("ch2_r2_raw", f"{raw_fit['R^2']:.3f}")
+glue("ch2_r2_raw_true", f"{raw_fit_true['R^2']:.3f}")
+glue("ch2_r2_norm_true", f"{norm_fit_true['R^2']:.4f}")
 glue("ch2_slope", f"{norm_fit['slope']:.3f}")
 glue("ch2_intercept", f"{norm_fit['intercept']:.3f}")
 glue("ch2_rmse", f"{norm_fit['RMSE']:.1e}")
@@ -193,10 +220,180 @@ glue("ch2_norm_span",
 
 # %% [markdown]
 # **What to notice.**
-# The raw losses are no useful predictor: every run stops at nearly the same training loss, so the raw points spread along the test-loss axis, and the line through them ($R^2$ = {glue:text}`ch2_r2_raw`) owes most of its fit to the single random-label run, far out on both axes.
+# The raw losses are no useful predictor: every run stops at nearly the same training loss, so the raw points spread along the test-loss axis, and the line through them ($R^2$ = {glue:text}`ch2_r2_raw`) owes most of its fit to the single random-label run, far out on both axes: without it, $R^2$ = {glue:text}`ch2_r2_raw_true` (normalized: {glue:text}`ch2_r2_norm_true`).
 # The normalized points lie on a line with slope {glue:text}`ch2_slope`, intercept {glue:text}`ch2_intercept`, $R^2$ = {glue:text}`ch2_r2_norm` and RMSE {glue:text}`ch2_rmse`.
 # Look at the axis, too: all normalized training losses lie between {glue:text}`ch2_norm_span`, just below $\ln 10 \approx 2.3026$.
-# A normalized network has unit-norm layers, so its logits are small and its loss sits near the loss of a uniform guess; the whole signal lives in the small *deficit* below $\ln 10$, and that deficit on the training set predicts the deficit on the test set.
+# The normalized network's logits are tiny, so its loss sits near the loss of a uniform guess; the whole signal lives in the small *deficit* below $\ln 10$, and that deficit on the training set predicts the deficit on the test set.
+# Why the logits are tiny, and what the line's two numbers mean, are the next two sections.
+
+# %% [markdown]
+# ## The law in deficit coordinates
+#
+# For small logits $u = f(W; x)/\rho$, the cross-entropy is close to its first-order expansion,
+#
+# $$
+# \mathrm{CE}(u, y) = \log \sum_j e^{u_j} - u_y \approx \ln K + \bar u - u_y ,
+# $$
+#
+# so the *deficit* $\delta = \ln K - \tilde L \approx \mathbb{E}[u_y - \bar u]$ is the mean normalized logit of the true class above the average logit.
+# Write the paper's line as $\tilde L_{\text{test}} = a\, \tilde L_{\text{train}} + b$.
+# In deficits it reads $\delta_{\text{test}} = a\, \delta_{\text{train}} + \big(\ln K\,(1 - a) - b\big)$.
+# If the test deficit is proportional to the train deficit, the last term is zero and $b = \ln K\,(1 - a)$: the intercept follows from the slope.
+# For the paper's own numbers, $\ln 10 \times (1 - 0.9642)$ = {glue:text}`ch2_paper_forced` against the reported 0.0844.
+#
+# :::{admonition} Predict, then check
+# :class: predict
+# Before you run the next cell: from this run's slope alone, {glue:text}`ch2_slope`, what intercept do you expect? And which runs will have the largest ratio of test deficit to train deficit: those with the lowest test error, or the highest?
+# :::
+
+# %%
+deficits = pd.DataFrame({"train deficit": LN_K - table["norm. train loss"],
+                         "test deficit": LN_K - table["norm. test loss"],
+                         "test error": table["test error"]})
+deficits["ratio"] = deficits["test deficit"] / deficits["train deficit"]
+# the intercept if the line meets 0 deficit
+forced = LN_K * (1 - norm_fit["slope"])
+true_deficits = deficits.drop(index="random labels", level=0)
+rho_ratio = spearmanr(true_deficits["ratio"],
+                      true_deficits["test error"]).statistic
+rho_deficit = spearmanr(true_deficits["test deficit"],
+                        true_deficits["test error"]).statistic
+fig, (ax_d, ax_r) = plt.subplots(1, 2, figsize=(10, 3.8))
+for protocol, marker in MARKERS:
+    rows = deficits.xs(protocol, level=0)
+    ax_d.scatter(rows["train deficit"], rows["test deficit"], marker=marker,
+                 label=protocol)
+    ax_r.scatter(rows["ratio"], 100 * rows["test error"], marker=marker,
+                 label=protocol)
+span = np.geomspace(deficits["train deficit"].min(),
+                   deficits["train deficit"].max())
+ax_d.plot(span, norm_fit["slope"] * span, color="0.3", lw=1,
+          label=f"slope {norm_fit['slope']:.3f}, through 0")
+ax_d.set(xscale="log", yscale="log",
+         xlabel=r"train deficit $\ln 10 - \tilde L$",
+         ylabel="test deficit", title="deficits (nats)")
+# label the decades only
+ax_d.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+ax_r.set(xlabel="test deficit / train deficit", ylabel="test error (%)",
+         title="the ratio and the test error")
+ax_d.legend(fontsize=8, loc="upper left")
+ax_r.legend(fontsize=8, loc="upper right")
+fig.tight_layout()
+plt.show()
+print(f"intercept: fitted {norm_fit['intercept']:.4f}, "
+      f"ln 10 (1 - slope) = {forced:.4f}")
+deficits.round(5)
+
+# %% tags=remove-cell
+glue("ch2_paper_forced", f"{LN_K * (1 - 0.9642):.4f}")
+glue("ch2_forced", f"{forced:.4f}")
+glue("ch2_intercept4", f"{norm_fit['intercept']:.4f}")
+glue("ch2_ratio_range", f"{true_deficits['ratio'].min():.2f} to "
+                        f"{true_deficits['ratio'].max():.2f}")
+glue("ch2_ratio_random",
+     f"{deficits.loc[('random labels', 1.0), 'ratio']:.2f}")
+glue("ch2_rho_ratio", f"{rho_ratio:.2f}")
+glue("ch2_rho_deficit", f"{rho_deficit:.2f}")
+
+# %% [markdown]
+# **What to notice.**
+# The fitted intercept, {glue:text}`ch2_intercept4`, is $\ln 10\,(1 - a)$ = {glue:text}`ch2_forced`: the line passes through zero deficit, and of its two numbers only the slope carries information.
+# The slope is, in effect, the typical ratio of test deficit to train deficit; run by run that ratio lies between {glue:text}`ch2_ratio_range` on true labels and is {glue:text}`ch2_ratio_random` for the random-label network.
+# And the ratio is what tells the runs apart: across the true-label runs its Spearman correlation with test error is {glue:text}`ch2_rho_ratio`, against {glue:text}`ch2_rho_deficit` for the test deficit alone.
+# A high $R^2$ says that the points spread along a line through the origin of the deficit plane; the distance of each point from the line is where one run's generalization differs from another's.
+
+# %% [markdown]
+# ## Why the normalized logits are tiny, and where a run sits on the line
+#
+# A normalized layer has Frobenius norm 1, and so spectral norm at most 1: the normalized network can stretch an input $[x; 1]$ by at most a factor 1, so its logits are at most about $\|[x; 1]\|$, which is {glue:text}`ch2_input_norm` on average here, far from small.
+# What makes them small is that a layer's Frobenius norm is usually several times its spectral norm: with $r_k = \|W_k\|_F / \|W_k\|_2$ (so $r_k^2$ is the layer's stable rank), the normalized network stretches its input by at most $\prod_k 1 / r_k$, which `normalized.normalized_lipschitz_bound` computes.
+# For the default network at initialization the three layers have $r_k$ = {glue:text}`ch2_init_ratios`, and the bound is {glue:text}`ch2_init_bound`.
+# Training concentrates each layer on a few directions, the ratios fall and the bound rises; each run tracks it after every epoch.
+
+# %%
+init_net = train.build_model(default, train.run_data(default))
+frobenius_over_spectral = lambda w: (torch.linalg.matrix_norm(w)
+                                    / torch.linalg.matrix_norm(w, ord=2)).item()
+ratios = [frobenius_over_spectral(w)
+          for w in normalized.layer_matrices(init_net)]
+dataset = train.run_data(default)
+inputs = torch.cat([dataset.x_train.reshape(len(dataset.x_train), -1),
+                    torch.ones(len(dataset.x_train), 1)], dim=1)
+bound = table["Lipschitz bound"]
+rho_bound = spearmanr(bound.drop(index="random labels", level=0),
+                      true_deficits["train deficit"]).statistic
+fig, ax = plt.subplots(figsize=(5.5, 3.8))
+for protocol, marker in MARKERS:
+    ax.scatter(bound.xs(protocol, level=0),
+               deficits.xs(protocol, level=0)["train deficit"], marker=marker,
+               label=protocol)
+ax.set(xscale="log", yscale="log",
+       xlabel=r"$\prod_k \|W_k\|_2 / \|W_k\|_F$ at the end",
+       ylabel="train deficit (nats)",
+       title=f"Spearman rho = {rho_bound:.2f} (true labels)")
+ax.legend(fontsize=8, loc="lower right")
+ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+plt.show()
+print("r_k at initialization:", ", ".join(f"{r:.1f}" for r in ratios))
+
+# %% tags=remove-cell
+glue("ch2_input_norm", f"{inputs.norm(dim=1).mean():.1f}")
+glue("ch2_init_ratios", ", ".join(f"{r:.1f}" for r in ratios))
+glue("ch2_init_bound", f"{normalized.normalized_lipschitz_bound(init_net):.4f}")
+glue("ch2_rho_bound", f"{rho_bound:.2f}")
+glue("ch2_bound_range", f"{bound.min():.3f} to {bound.max():.3f}")
+init_bounds = bound.xs("init", level=0)
+glue("ch2_bound_small_std", f"{init_bounds.iloc[0]:.3f}")
+glue("ch2_bound_large_std", f"{init_bounds.iloc[-1]:.3f}")
+
+# %% [markdown]
+# **What to notice.**
+# At the end of training the bound ranges over {glue:text}`ch2_bound_range`, and across the true-label runs it ranks their train deficits with Spearman $\rho$ = {glue:text}`ch2_rho_bound`: a network whose layers have concentrated on fewer directions sits further from $\ln 10$, further out along the line.
+# The initialization sets where a run ends up: from $\sigma$ = {glue:text}`ch2_std_min` the bound ends at {glue:text}`ch2_bound_small_std`, from $\sigma$ = {glue:text}`ch2_std_max` at {glue:text}`ch2_bound_large_std`, since a network started near zero builds its weights almost entirely from the few directions the data ask for, while a large random start stays close to its random, high-rank initial weights.
+# The bound is only an upper limit on the logits, and the deficit also depends on how the training labels line up with those directions, so the relation is a ranking, not an identity.
+
+# %% [markdown]
+# ## The law compares networks; it does not follow one
+#
+# Across runs, a larger test deficit came with a lower test error.
+#
+# :::{admonition} Predict, then check
+# :class: predict
+# Before you run the next cell: as *one* network trains and its test accuracy rises, does its normalized test deficit rise with it?
+# :::
+
+# %%
+h = histories[("init", cfg.explorer_default_std)]
+epochs = np.arange(1, h.epochs + 1)
+test_deficit = LN_K - np.array(h.metrics["normalized_cross_entropy/test"])
+within = spearmanr(test_deficit, h.test_acc).statistic
+across = spearmanr(true_deficits["test deficit"],
+                   1 - true_deficits["test error"]).statistic
+fig, ax = plt.subplots(figsize=(6, 3.4))
+ax.plot(epochs, test_deficit, color=plots.TEST_COLOR, label="test deficit")
+ax.set(yscale="log", xlabel="epoch", ylabel="test deficit (nats)",
+       title=f"one run, σ = {cfg.explorer_default_std:g}")
+twin = ax.twinx()
+twin.plot(epochs, [100 * a for a in h.test_acc], color="0.3", ls="--",
+          label="test accuracy")
+twin.set(ylabel="test accuracy (%)", ylim=(0, 100))
+twin.grid(False)
+fig.legend(fontsize=8, loc="center right", bbox_to_anchor=(0.88, 0.45))
+plt.show()
+print(f"Spearman rho (test deficit, test accuracy): {within:+.2f} within "
+      f"this run, {across:+.2f} across the runs")
+
+# %% tags=remove-cell
+glue("ch2_within", f"{within:+.2f}")
+glue("ch2_across", f"{across:+.2f}")
+glue("ch2_peak_epoch", int(epochs[np.argmax(test_deficit)]))
+glue("ch2_deficit_peak", f"{test_deficit.max():.4f}")
+glue("ch2_deficit_end", f"{test_deficit[-1]:.4f}")
+
+# %% [markdown]
+# **What to notice.**
+# Within this run the test deficit peaks at {glue:text}`ch2_deficit_peak` in epoch {glue:text}`ch2_peak_epoch` and ends at {glue:text}`ch2_deficit_end`, while the test accuracy keeps rising: the rank correlation of deficit and accuracy is {glue:text}`ch2_within` within the run and {glue:text}`ch2_across` across the runs.
+# The law is a statement about networks compared at the *same* training loss, not a clock for one network's training: as a network trains on, its normalized logits change in ways that have nothing to do with how its test accuracy moves.
 
 # %% [markdown]
 # ## Random labels sit at chance; is error monotone in the normalized loss?
@@ -238,6 +435,25 @@ glue("ch2_min_deficit",
 # Do not read the middle panel's absolute level as a quality score across chapters: it depends on the architecture's depth and width through the norms.
 
 # %%
+def deficit_curve(h: train.History, split: str) -> np.ndarray:
+    """ln 10 minus the normalized loss after every epoch.
+
+    Clipped at 1e-7, for log axes.
+    """
+    values = LN_K - np.array(h.metrics[f"normalized_cross_entropy/{split}"])
+    return np.clip(values, 1e-7, None)
+
+
+# every frame of the explorer on the same axes, so that frames can be compared
+framed = [histories[("init", s)] for s in cfg.init_stds]
+raw_values = np.concatenate([h.train_loss + h.test_loss for h in framed])
+norm_values = np.concatenate([deficit_curve(h, sp) for h in framed
+                              for sp in ("train", "test")])
+limits = {"epochs": (0, max(h.epochs for h in framed) + 1),
+          "raw": (raw_values.min() / 1.5, raw_values.max() * 1.5),
+          "normalized": (norm_values.min() / 1.5, norm_values.max() * 1.5)}
+
+
 def curves_figure(h: train.History, title: str):
     """Raw CE, normalized-CE deficit and accuracy of one run, per epoch."""
     epochs = range(1, h.epochs + 1)
@@ -248,9 +464,7 @@ def curves_figure(h: train.History, title: str):
                title="raw")
     for split, color in (("train", plots.TRAIN_COLOR),
                          ("test", plots.TEST_COLOR)):
-        curve = LN_K - np.array(h.metrics[f"normalized_cross_entropy/{split}"])
-        ax_norm.plot(epochs, np.clip(curve, 1e-7, None), color=color,
-                     label=split)
+        ax_norm.plot(epochs, deficit_curve(h, split), color=color, label=split)
     ax_norm.set(yscale="log", xlabel="epoch",
                 ylabel=r"$\ln 10 - \tilde L$ (nats)", title="normalized")
     plots.plot_accuracy(ax_acc, h, color=plots.TRAIN_COLOR, test=False)
@@ -259,8 +473,11 @@ def curves_figure(h: train.History, title: str):
     ax_acc.fill_between(epochs, [100 * a for a in h.test_acc],
                         [100 * a for a in h.train_acc], color="0.6", alpha=0.25)
     ax_acc.set_title(f"gap {100 * h.gap:.1f} pts")
+    ax_raw.set(xlim=limits["epochs"], ylim=limits["raw"])
+    ax_norm.set(xlim=limits["epochs"], ylim=limits["normalized"])
+    ax_acc.set(xlim=limits["epochs"], ylim=(0, 101))
     for ax in (ax_raw, ax_norm, ax_acc):
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="best")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -283,7 +500,11 @@ widgets.gap_explorer(cfg.init_stds,
 # ## Reproduction scorecard
 
 # %%
-spread = true_runs["test loss"].max() / true_runs["test loss"].min()
+# the seed noise of the test loss: the default run and its repeats
+default_loss = table.loc[[("init", cfg.explorer_default_std)], "test loss"]
+seed_losses = pd.concat([default_loss, seeds["test loss"]])
+seed_range = seed_losses.max() - seed_losses.min()
+run_range = true_runs["test loss"].max() - true_runs["test loss"].min()
 r2_of = lambda x, y: linear_fit(x, y)["R^2"]
 null_r2 = rank.permutation_pass_rate(table["norm. train loss"],
                                      table["norm. test loss"],
@@ -292,45 +513,61 @@ null_rho = rank.permutation_pass_rate(table["norm. test loss"],
                                       table["test error"],
                                       lambda x, y: spearmanr(x, y).statistic,
                                       lambda rho: rho >= 0.9)
+smallest_true = deficit.drop(index="random labels", level=0).min()
+random_deficit = LN_K - table.loc[("random labels", 1.0), "norm. test loss"]
 norm_measured = (f"slope {norm_fit['slope']:.3f}, "
                  f"intercept {norm_fit['intercept']:.3f}, "
                  f"R^2 {norm_fit['R^2']:.4f}, RMSE {norm_fit['RMSE']:.1e}")
 claims = [
-    Claim(claim="Equal train loss, different test loss "
-                "(max/min test loss >= 1.5)",
+    Claim(claim="Equal train loss, different test loss",
           paper="test loss varies widely",
-          measured=f"{spread:.2f}x over {len(true_runs)} runs",
-          held=spread >= 1.5,
-          test="held if, among the true-label runs stopped at the same "
-               "train loss, the largest test loss is at least 1.5 times the "
-               "smallest"),
+          measured=f"train losses within {100 * (train_spread - 1):.1f}%; "
+                   f"test losses span {run_range:.3f} nats over "
+                   f"{len(true_runs)} runs, {seed_range:.3f} over "
+                   f"{len(seed_losses)} seeds of one run",
+          held=bool(train_spread <= 1.10 and run_range >= 3 * seed_range),
+          test="held if the true-label runs end within 10% of one another's "
+               "train loss and their test losses span at least 3 times what "
+               "seeds alone give one configuration",
+          null=f"seed noise: {len(seed_losses)} seeds of σ = "
+               f"{cfg.explorer_default_std:g} span {seed_range:.3f} nats"),
     Claim(claim="Normalized train loss predicts normalized test loss linearly "
                 "(R^2 >= 0.95)",
           paper="slope 0.9642, intercept 0.0844, R^2 0.9999, RMSE 6.98e-5",
           measured=norm_measured, held=norm_fit["R^2"] >= 0.95,
           test=f"held if a least-squares line through the {len(table)} runs' "
-               "(normalized train, normalized test) losses has R^2 >= 0.95",
+               "(normalized train, normalized test) losses has R^2 >= 0.95; "
+               "the intercept is not tested: it is ln 10 (1 - slope) = "
+               f"{forced:.3f}",
           null=f"the same losses paired at random pass with probability "
                f"{null_r2:.3f} (2,000 permutations)"),
     Claim(claim="The unnormalized losses show no such relation "
                 "(raw R^2 at least 0.2 below)",
           paper="no relation",
-          measured=f"raw R^2 {raw_fit['R^2']:.3f} vs {norm_fit['R^2']:.4f}",
-          held=raw_fit["R^2"] <= norm_fit["R^2"] - 0.2,
-          test="held if the same line through the raw losses has an R^2 at "
-               "least 0.2 below the normalized one"),
-    Claim(claim="Random-label nets have normalized loss near ln 10 "
-                "(within 0.05)",
-          paper="about 2.3026", measured=f"|L - ln 10| = {random_gap:.1e}",
-          held=random_gap <= 0.05,
-          test="held if the random-label network's normalized test loss is "
-               "within 0.05 nats of ln 10, the loss of equal logits"),
+          measured=f"true labels: raw R^2 {raw_fit_true['R^2']:.3f} vs "
+                   f"normalized {norm_fit_true['R^2']:.4f} (with the "
+                   f"random-label run: {raw_fit['R^2']:.3f})",
+          held=raw_fit_true["R^2"] <= norm_fit_true["R^2"] - 0.2,
+          test="held if, over the true-label runs, a line through the raw "
+               "losses has an R^2 at least 0.2 below the normalized one; the "
+               "random-label run is left out because alone it sets the raw "
+               "fit"),
+    Claim(claim="Random-label nets have a normalized test loss at ln 10 "
+                "(deficit 10x below every true-label run's)",
+          paper="about 2.3026",
+          measured=f"deficit {random_deficit:.1e}; smallest true-label "
+                   f"{smallest_true:.1e}",
+          held=bool(random_deficit * 10 <= smallest_true),
+          test="held if the random-label network's test deficit ln 10 - L is "
+               "at most a tenth of the smallest true-label deficit: every run "
+               "here sits within a few thousandths of ln 10, so only the "
+               "comparison can fail"),
     Claim(claim="Test error is monotone in the normalized loss "
                 "(Spearman rho >= 0.9)",
           paper="monotone", measured=f"rho = {rho_error:.3f}",
           held=rho_error >= 0.9,
-          test=f"held if Spearman's rho between normalized test loss and "
-               f"test error over the {len(table)} runs is at least 0.9",
+          test=f"held if Spearman's rho between normalized test loss and test "
+               f"error over the {len(table)} runs is at least 0.9",
           null=f"a random pairing passes with probability {null_rho:.3f} "
                "(2,000 permutations)"),
 ]
@@ -343,18 +580,20 @@ scorecard(claims, SCALE, chapter=2)
 # Training on separated data grows the weights without limit, so the raw loss of a trained network says little about its test loss.
 # Dividing the logits by $\rho = \prod_k \|W_k\|_F$ removes the scale, and what is left, the normalized loss, lines up between train and test across networks that were started differently or pretrained on noise.
 # The normalized losses all sit just below $\ln 10$; the linear law is a law about that small deficit, and it is scale-free by construction.
-# It explains differences *between* trained networks at equal training loss, but it is not a bound: it says nothing about one network on its own, and its slope and intercept have to be measured.
+# It explains differences *between* trained networks at equal training loss, but it is not a bound: it says nothing about one network on its own, and it does not follow one network through training, where deficit and test accuracy moved in opposite ways ({glue:text}`ch2_within` within the default run).
+# Of the line's two numbers only the slope has to be measured; the intercept is $\ln 10$ times one minus the slope, and the run-by-run ratio of test to train deficit is what ranks the networks by test error.
 # Chapter 3 looks at generalization *during* training, through the gradients.
 
 # %% [markdown]
 # ## Exercises
 #
-# 1. **How much does the law depend on reaching the same training loss?** Re-run the init-std sweep with `target_train_loss` ten times larger and ten times smaller, and compare the three fits.
+# 1. **How much does the law depend on reaching the same training loss?** Re-run the init-std sweep with `target_train_loss` ten times larger and ten times smaller, and compare the three fits, and the three slopes.
 #
 # :::{admonition} Solution
 # :class: dropdown
 # `for t in (10 * cfg.target_train_loss, cfg.target_train_loss / 10): sweep.run_sweep(train.run_record, [base.replace(init_std=s, target_train_loss=t) for s in cfg.init_stds], name="ch2-ex1")`, then `linear_fit` on the final normalized losses.
-# The normalized points move along the line as training goes on (the deficit grows for train and test together), so the fit stays good; what breaks it is mixing runs stopped at very different points, which the raw loss would hide.
+# What to look for: whether each family of runs, stopped at one train loss, still lies on a line through zero deficit (the intercept then stays $\ln 10\,(1 - a)$), and whether the slope, the typical test-to-train deficit ratio, moves with the target.
+# Then fit one line through all three families together: if its $R^2$ drops, the law holds only between networks compared at the same training loss, which is how the paper states it.
 # :::
 #
 # 2. **Scale invariance, by hand.** Take any trained network from this chapter, multiply its first layer (weight and bias) by 10 and its last layer by 0.5, and check that the raw logits grow by 5 while `normalized_cross_entropy` does not change.

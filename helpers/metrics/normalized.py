@@ -54,6 +54,30 @@ def layer_norms(model: nn.Module) -> list[float]:
     return norms
 
 
+def layer_matrices(model: nn.Module) -> list[torch.Tensor]:
+    """Each weight layer as a matrix (out, in * kernel), in float64; the first layer's bias as one more column."""
+    matrices = []
+    for i, layer in enumerate(_weight_layers(model)):
+        w = layer.weight.detach().double().reshape(layer.weight.shape[0], -1)
+        if i == 0 and layer.bias is not None:
+            w = torch.cat([w, layer.bias.detach().double()[:, None]], dim=1)
+        matrices.append(w)
+    return matrices
+
+
+def normalized_lipschitz_bound(model: nn.Module) -> float:
+    """prod_k ||W_k||_2 / ||W_k||_F: how much the normalized network can stretch its input (Ch. 2).
+
+    Unit Frobenius norms alone allow logits as large as ||[x; 1]||; each layer whose Frobenius
+    norm is r times its spectral norm (r^2 its stable rank) shrinks that bound by r. For a
+    convolution the reshaped kernel's spectral norm stands in for the operator norm.
+    """
+    bound = 1.0
+    for w in layer_matrices(model):
+        bound *= (torch.linalg.matrix_norm(w, ord=2) / torch.linalg.matrix_norm(w)).item()
+    return bound
+
+
 def network_scale(model: nn.Module) -> float:
     """rho = prod_k ||W_k||_F: the factor between the network and its normalized copy."""
     return math.prod(layer_norms(model))

@@ -15,6 +15,8 @@ from . import settings
 
 DATASETS = ("mnist1d", "cifar10", "mnist", "synthetic-cifar10")
 RANDOMIZATIONS = ("true labels", "random labels", "shuffled pixels", "random pixels", "gaussian")
+# ... and the labelling behind Rademacher complexity: every label a fair coin in {0, 1} (Ch. 1)
+KINDS = RANDOMIZATIONS + ("random signs",)
 
 
 @dataclass(frozen=True)
@@ -174,13 +176,20 @@ def randomize(data: Dataset, kind: str, p: float = 1.0, seed: int = 0) -> Datase
     Labels are corrupted in the training set only (the test set keeps the true labels, so test
     accuracy measures generalization). Input randomizations change train and test alike, with the
     same permutation for 'shuffled pixels'. ``p`` is used by 'random labels' only (p = 1 is fully
-    random; smaller p is partial corruption).
+    random; smaller p is partial corruption). 'random signs' replaces the task by a two-class one
+    whose training labels are fair coins (the sigma_i of the empirical Rademacher complexity),
+    and so are the test labels: nothing can be learned, only memorized.
     """
-    if kind not in RANDOMIZATIONS:
-        raise ValueError(f"kind must be one of {RANDOMIZATIONS}, got {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     p = _check_probability(p)
     if kind == "true labels":
         return data
+    if kind == "random signs":
+        g = torch.Generator().manual_seed(seed)
+        coins = lambda n: torch.randint(0, 2, (n,), generator=g)
+        return replace(data, y_train=coins(len(data.y_train)), y_test=coins(len(data.y_test)),
+                       num_classes=2)
     if kind == "random labels":
         return replace(data, y_train=corrupt_labels(data.y_train, p, data.num_classes, seed))
     if kind == "shuffled pixels":  # the same permutation for train and test: concatenate first

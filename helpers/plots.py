@@ -49,7 +49,8 @@ def gap_figure(history: History, title: str, chance: float | None = None):
     if chance is not None:
         ax_acc.axhline(100 * chance, color="0.3", linestyle=":", linewidth=1, label="chance")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 101))
-    ax_acc.legend(loc="center right", fontsize=8)
+    # below the axes: inside, it would cover the test curve at some p
+    ax_acc.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=8)
     ax_loss.plot(epochs, _finite(history.train_loss, "train loss"), color=TRAIN_COLOR, label="train")
     ax_loss.plot(epochs, _finite(history.test_loss, "test loss"), color=TEST_COLOR, label="test")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy (nats)", yscale="log")

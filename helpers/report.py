@@ -40,6 +40,17 @@ def glue(name: str, value, display: bool = False) -> None:
     myst_glue(name, value, display=display)
 
 
+def choose(condition, if_true: str, if_false: str) -> str:
+    """The phrase of a sentence that flips with a measured verdict (the prose stays in markdown).
+
+    ``condition`` must be a bool (or a numpy bool): NaN or a number is refused, so that no
+    phrase is chosen from a measurement that failed.
+    """
+    if not isinstance(condition, (bool, np.bool_)):
+        raise TypeError(f"condition must be a bool, got {condition!r} ({type(condition).__name__})")
+    return if_true if condition else if_false
+
+
 def fmt_pct(x: float, digits: int = 1) -> str:
     """A fraction as a percentage string; refuses NaN so that nothing is reported from it."""
     if not math.isfinite(x):

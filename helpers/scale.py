@@ -59,7 +59,7 @@ class RandomizationTests(Profile):
     batch_size: int                 # samples per SGD step
     max_epochs: int                 # cap; runs stop as soon as train accuracy reaches 100%
     p_grid: tuple[float, ...]       # label-corruption probabilities of the sweep and the explorer
-    seeds: tuple[int, ...]          # independent repeats of the p sweep (time-to-fit is noisy)
+    seeds: tuple[int, ...]          # independent repeats of the sweeps (time-to-fit is noisy)
     table_models: tuple[TableModel, ...]  # the rows of the regularization table
     weight_decay: float             # the 'explicit regularization' column: L2 coefficient ...
     dropout: float                  # ... and dropout probability on hidden layers
@@ -68,7 +68,10 @@ class RandomizationTests(Profile):
     min_norm_n: int = 50            # samples of the over-parameterized linear model ...
     min_norm_features: int = 2000   # ... its random ReLU features (d >> n) ...
     min_norm_steps: int = 20_000    # ... and its SGD steps (batch 10)
-    explorer_default_p: float = 0.5  # where the label-noise slider starts
+    explorer_default_p: float = 0.6  # where the label-noise slider starts; its runs also record
+                                     # when each example is first learned (Arpit et al. 2017)
+    rademacher_n: int = 1000        # points labelled by fair coins, Rademacher's sigma_i ...
+    rademacher_k: int = 3           # ... and how many such labellings are fitted
 
     def run_spec(self, **changes) -> RunSpec:
         """The run of the learning curves and the p sweep; ``changes`` vary it (randomization, p, ...)."""
@@ -84,14 +87,15 @@ _PROFILES = {
     "tiny": RandomizationTests(
         scale="tiny", dataset="mnist1d", n_train=400, n_test=200, architecture="mlp",
         model_kwargs={"hidden": [64, 64]}, lr=0.05, batch_size=100,
-        max_epochs=60, p_grid=(0.0, 0.5, 1.0), seeds=(0,),
+        max_epochs=60, p_grid=(0.0, 0.5, 1.0), seeds=(0, 1),
         table_models=(TableModel(label="MLP 1x64", architecture="mlp", kwargs={"hidden": [64]}),),
         weight_decay=5e-4, dropout=0.2, augment=False,
-        expressivity_n=400, min_norm_n=20, min_norm_features=400, min_norm_steps=5000),
+        expressivity_n=400, min_norm_n=20, min_norm_features=400, min_norm_steps=5000,
+        explorer_default_p=0.5, rademacher_n=200, rademacher_k=2),
     "small": RandomizationTests(
         scale="small", dataset="mnist1d", n_train=4000, n_test=1000, architecture="mlp",
         model_kwargs={"hidden": [256, 256]}, lr=0.05, batch_size=128,
-        max_epochs=400, p_grid=tuple(round(0.1 * i, 1) for i in range(11)), seeds=(0, 1),
+        max_epochs=400, p_grid=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=(0, 1, 2),
         table_models=_MNIST1D_TABLE, weight_decay=5e-4, dropout=0.2, augment=False),
     "paper": RandomizationTests(
         scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="convnet",
@@ -100,14 +104,16 @@ _PROFILES = {
         table_models=(TableModel(label="MLP 1x512", architecture="mlp", kwargs={"hidden": [512]}),
                       TableModel(label="MLP 3x512", architecture="mlp", kwargs={"hidden": [512, 512, 512]}),
                       TableModel(label="small AlexNet-style conv net", architecture="convnet", kwargs={})),
-        weight_decay=5e-4, dropout=0.0, augment=True, explorer_default_p=0.4),
+        weight_decay=5e-4, dropout=0.0, augment=True, explorer_default_p=0.6,
+        rademacher_n=5000, rademacher_k=3),
 }
 
 
 # the paper's networks and shapes, two epochs of noise
 _PROFILES["paper-smoke"] = replace(
     _PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
-    p_grid=(0.0, 0.4, 1.0), expressivity_n=256, min_norm_steps=2000)
+    p_grid=(0.0, 0.6, 1.0), expressivity_n=256, min_norm_steps=2000, rademacher_n=200,
+    rademacher_k=2)
 
 
 def randomization_tests(scale: str | None = None) -> RandomizationTests:

@@ -23,9 +23,9 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import settings
-from .data import RANDOMIZATIONS, Dataset, load_dataset, randomize, random_crop
+from .data import KINDS, Dataset, load_dataset, randomize, random_crop
 from .models import ARCHITECTURES, build, num_parameters
-from .safety import batched_loss_and_accuracy, model_device
+from .safety import batched_loss_and_accuracy, eval_mode, model_device
 
 STOP_REASONS = ("target_acc", "target_loss", "max_epochs", "diverged")
 
@@ -53,6 +53,7 @@ class History:
     stop_reason: str = "max_epochs"
     seconds: float = 0.0  # wall time of the whole fit, evaluation included
     metrics: dict[str, list[float]] = field(default_factory=dict)  # fit's epoch_metrics, per epoch
+    per_example: dict[str, list] = field(default_factory=dict)  # one value per training example
 
     @property
     def epochs(self) -> int:
@@ -249,15 +250,45 @@ def _fit_epochs(model, data, opt, x, y, g, *, epochs, lr, batch_size, stop, augm
 # "name/train" and "name/test"; a weights measure f(model) -> float once, as "name".
 TRACKABLE = {"normalized_cross_entropy": "helpers.metrics.normalized:normalized_cross_entropy"}
 TRACKABLE_WEIGHTS = {"normalized_lipschitz_bound": "helpers.metrics.normalized:normalized_lipschitz_bound"}
+# ... and a per-example record: ``history.per_example[name]``, with the fraction of examples
+# it covers after every epoch in ``history.metrics[name + "/fraction"]``.
+TRACKABLE_EXAMPLES = ("first_correct_epoch",)
 
 
-def _tracked(names, data: Dataset) -> dict:
-    known = {**TRACKABLE, **TRACKABLE_WEIGHTS}
+class FirstCorrectEpoch:
+    """For every training example, the first epoch after which it is classified as labelled.
+
+    0 means never (Arpit et al. 2017 ask which examples a network learns first: patterns
+    before noise). Called after every epoch; returns the fraction of examples learned so far.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+        self.first = torch.zeros(len(y), dtype=torch.long)
+        self.epoch = 0
+
+    @torch.no_grad()
+    def __call__(self, model: nn.Module) -> float:
+        self.epoch += 1
+        device = model_device(model)
+        with eval_mode(model):
+            predicted = torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in self.x.split(4096)])
+        new = (self.first == 0) & (predicted == self.y.cpu())
+        self.first[new] = self.epoch
+        return float((self.first > 0).double().mean())
+
+
+def _tracked(names, data: Dataset) -> tuple[dict, dict]:
+    """The epoch functions of ``names`` for ``fit``, and the per-example trackers among them."""
+    known = {**TRACKABLE, **TRACKABLE_WEIGHTS, **dict.fromkeys(TRACKABLE_EXAMPLES)}
     unknown = set(names) - set(known)
     if unknown:
         raise ValueError(f"track must name measures from {sorted(known)}, got {sorted(unknown)}")
-    functions = {}
+    functions, trackers = {}, {}
     for name in names:
+        if name in TRACKABLE_EXAMPLES:
+            trackers[name] = functions[f"{name}/fraction"] = FirstCorrectEpoch(data.x_train, data.y_train)
+            continue
         module, attr = known[name].split(":")
         measure = getattr(importlib.import_module(module), attr)
         if name in TRACKABLE_WEIGHTS:
@@ -265,7 +296,7 @@ def _tracked(names, data: Dataset) -> dict:
             continue
         for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
             functions[f"{name}/{split}"] = functools.partial(measure, X=x, y=y)
-    return functions
+    return functions, trackers
 
 
 # --- the run layer: one spec of a training run, one function that runs it --------------------
@@ -295,7 +326,7 @@ class RunSpec:
     n_train: int | None = None               # training samples (None: the data set's default)
     n_test: int | None = None                # test samples
     data_seed: int = 42                      # which sample of the data set
-    randomization: str = "true labels"       # helpers.data.RANDOMIZATIONS (Ch. 1)
+    randomization: str = "true labels"       # helpers.data.KINDS (Ch. 1)
     p: float = 1.0                           # label corruption, for 'random labels'
     # model
     architecture: str                        # helpers.models.build name
@@ -338,8 +369,8 @@ class RunSpec:
 
 
 def _check_spec(spec: RunSpec) -> None:
-    if spec.randomization not in RANDOMIZATIONS:
-        raise ValueError(f"randomization must be one of {RANDOMIZATIONS}, got {spec.randomization!r}")
+    if spec.randomization not in KINDS:
+        raise ValueError(f"randomization must be one of {KINDS}, got {spec.randomization!r}")
     if spec.architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {spec.architecture!r}")
     if not (isinstance(spec.seed, int) and isinstance(spec.data_seed, int)):
@@ -350,7 +381,7 @@ def _check_spec(spec: RunSpec) -> None:
         raise ValueError(f"max_epochs must be a positive integer, got {spec.max_epochs!r}")
     if not 0.0 <= spec.dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {spec.dropout!r}")
-    known = {**TRACKABLE, **TRACKABLE_WEIGHTS}
+    known = {**TRACKABLE, **TRACKABLE_WEIGHTS, **dict.fromkeys(TRACKABLE_EXAMPLES)}
     unknown = set(spec.track) - set(known)
     if unknown:
         raise ValueError(f"track must name measures from {sorted(known)}, got {sorted(unknown)}")
@@ -429,12 +460,14 @@ def run(spec: RunSpec, *, progress: bool = False, device=None) -> Run:
     common = dict(lr=spec.lr, batch_size=spec.batch_size, momentum=spec.momentum,
                   weight_decay=spec.weight_decay, optimizer=spec.optimizer, seed=spec.seed,
                   augment=random_crop if spec.augment else None, progress=progress, device=device)
+    functions, trackers = _tracked(spec.track, data)
     with settings.fixed_threads():
         pre_history = _pretrain(model, spec, common)
         history = fit(model, data, epochs=spec.max_epochs, target_train_acc=spec.target_train_acc,
                       target_train_loss=spec.target_train_loss, check_every=spec.check_every,
-                      epoch_metrics=_tracked(spec.track, data),
+                      epoch_metrics=functions,
                       desc=f"{spec.architecture} {spec.randomization} p={spec.p}", **common)
+    history.per_example.update({name: t.first.tolist() for name, t in trackers.items()})
     return Run(spec, model, data, history, pre_history)
 
 

@@ -205,3 +205,13 @@ def test_page_with_no_scorecards_says_so(scorecards, tmp_path):
     scorecards.mkdir()
     text = execute_page(tmp_path)
     assert "no scorecards were found" in text and "make book" in text
+
+
+def test_choose_picks_the_phrase_of_a_verdict_and_refuses_a_number():
+    import numpy as np
+
+    assert report.choose(True, "within", "beyond") == "within"
+    assert report.choose(np.bool_(False), "within", "beyond") == "beyond"
+    for bad in (float("nan"), 1, 0.5, None):
+        with pytest.raises(TypeError, match="condition must be a bool"):
+            report.choose(bad, "a", "b")

@@ -133,3 +133,14 @@ def test_random_crop_is_a_shifted_window():
         assert any(torch.equal(out[i, 0], padded[dy:dy + 6, dx:dx + 6]) for dy in range(5) for dx in range(5))
     with pytest.raises(ValueError, match="random_crop needs images"):
         data.random_crop(torch.zeros(3, 40))
+
+
+def test_random_signs_are_fair_coins_on_a_two_class_task():
+    d = data.load_dataset("mnist1d", n_train=2000, n_test=500)
+    signs = data.randomize(d, "random signs", seed=3)
+    assert signs.num_classes == 2 and torch.equal(signs.x_train, d.x_train)
+    assert set(signs.y_train.tolist()) == {0, 1} and set(signs.y_test.tolist()) == {0, 1}
+    assert abs(signs.y_train.double().mean().item() - 0.5) < 0.05  # 2000 coins: sd 0.011
+    assert torch.equal(data.randomize(d, "random signs", seed=3).y_train, signs.y_train)
+    assert not torch.equal(data.randomize(d, "random signs", seed=4).y_train, signs.y_train)
+    assert "random signs" not in data.RANDOMIZATIONS  # not one of Zhang et al.'s five tests

@@ -207,3 +207,20 @@ def test_check_every_stops_inside_an_epoch_close_to_the_target():
     assert checked.train_loss[:-1] == per_epoch.train_loss[:len(checked.train_loss) - 1]
     with pytest.raises(ValueError, match="check_every must be a positive integer"):
         spec.replace(check_every=0)
+
+
+def test_first_correct_epoch_records_when_each_example_is_learned():
+    spec = train.RunSpec(dataset="mnist1d", n_train=300, n_test=100, architecture="mlp",
+                         model_kwargs={"hidden": [64]}, lr=0.05, batch_size=50, max_epochs=60,
+                         randomization="random labels", p=0.5, track=["first_correct_epoch"])
+    run = train.run(spec)
+    first = torch.tensor(run.history.per_example["first_correct_epoch"])
+    fraction = run.history.metrics["first_correct_epoch/fraction"]
+    assert len(first) == 300 and len(fraction) == run.history.epochs
+    assert run.history.stop_reason == "target_acc" and (first > 0).all()  # all fitted, so all learned
+    for epoch, share in enumerate(fraction, start=1):  # the per-epoch share agrees with the record
+        assert share == pytest.approx(((first > 0) & (first <= epoch)).double().mean().item())
+    # an example first correct at epoch e is classified as labelled by the model of epoch e:
+    # the last epoch's model gets every example right, and nothing was learned before epoch 1
+    assert first.max() <= run.history.epochs and first.min() >= 1
+    assert train.RunRecord.from_dict(json.loads(json.dumps(run.record().to_dict()))).history == run.history

@@ -169,7 +169,7 @@ _NORMALIZED_LOSS_PROFILES = {
         batch_size=128, max_epochs=250, target_train_loss=0.02,
         init_stds=(0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256),
         pretrain_ps=(0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.032, pretrain_epochs=150,
-        explorer_default_std=0.032),
+        explorer_default_std=0.032, noise_seeds=(1, 2, 3, 4)),
     "paper": NormalizedLoss(  # CIFAR-10, Liao et al.'s net; SGD lr 0.01, momentum 0.9, batch 1024
         scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="liao_cnn",
         model_kwargs={}, lr=0.01, batch_size=1024, max_epochs=300,

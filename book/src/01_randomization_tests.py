@@ -21,7 +21,7 @@
 # :::{admonition} The paper's claim
 # :class: note
 # "Deep neural networks easily fit random labels."
-# State-of-the-art convolutional networks trained with SGD reach zero training error on CIFAR-10 and ImageNet when the labels are replaced by random ones, with only a small constant factor more training time.
+# State-of-the-art convolutional networks trained with SGD reach zero training error on CIFAR-10 when the labels are replaced by random ones (and about 95% top-1 training accuracy on ImageNet, approx.), with only a small constant factor more training time.
 # Explicit regularization (weight decay, dropout, data augmentation) does not change this, and is neither necessary nor sufficient for generalization.
 # :::
 #
@@ -191,13 +191,14 @@ glue("ch1_gauss_tail", f"{tail('gaussian'):.1f}")
 # Every run reaches 100% training accuracy, true data or noise.
 # Averaged over seeds, the true labels needed {glue:text}`ch1_true_epochs` epochs; the slowest kind was {glue:text}`ch1_slowest_kind` ({glue:text}`ch1_slowest_epochs`), the fastest {glue:text}`ch1_fastest_kind` ({glue:text}`ch1_fastest_epochs`).
 # The test accuracies tell the rest of the story: {glue:text}`ch1_test_true` on the true labels and {glue:text}`ch1_test_random` on random labels, where chance is 10%.
-# Shuffled pixels cost an MLP nothing: a fixed permutation of the inputs is undone by permuting the rows of the first weight matrix, so the MLP sees the same problem; its test accuracy, {glue:text}`ch1_test_shuffled`, differs from the true labels' by {glue:text}`ch1_shuffle_diff` points, against a seed-to-seed standard deviation of {glue:text}`ch1_shuffle_sd`, {glue:text}`ch1_shuffle_verdict`.
+# Shuffled pixels cost an MLP nothing: a fixed permutation of the inputs is undone by permuting the columns of the first weight matrix, and the initialization is drawn independently for every weight, so the MLP sees the same problem; its test accuracy, {glue:text}`ch1_test_shuffled`, differs from the true labels' by {glue:text}`ch1_shuffle_diff` points, against a seed-to-seed standard deviation of {glue:text}`ch1_shuffle_sd`, {glue:text}`ch1_shuffle_verdict`.
 # Random pixels keep the *histogram* of each example's values (only their order is lost), which is why a little signal survives ({glue:text}`ch1_test_random_pixels` test accuracy).
 #
 # Unlike in the paper, some kinds of noise are fitted *faster* than the true labels here.
 # The table shows where the time goes: the true labels reach 90% in {glue:text}`ch1_true_to90` epochs and spend {glue:text}`ch1_true_tail` more on the last tenth, while Gaussian inputs reach 90% in {glue:text}`ch1_gauss_to90` and need {glue:text}`ch1_gauss_tail` more.
-# A plausible reading, which this chapter does not test further, is that the last examples of a real data set are the ones that contradict the pattern the network has learned (MNIST-1D's digits are noisy and some overlap), while independent Gaussian points in 40 dimensions are far apart and contradict nothing.
-# Why CIFAR-10's random inputs behave differently for Zhang et al.'s convolutional networks, we do not know.
+# Zhang et al. offer a reading for the random inputs that were fitted faster than random labels: random inputs are more separated from one another than natural images of one class, so an arbitrary labelling of them is easier to fit.
+# Here the same reading would explain why they are fitted faster even than the true labels: the last examples of a real data set are the ones that contradict the pattern the network has learned (MNIST-1D's digits are noisy and some overlap), while independent Gaussian points in 40 dimensions are far apart and contradict nothing.
+# This chapter does not test that reading further, and why, unlike here, Zhang et al.'s networks fit CIFAR-10's true labels fastest of all, we do not know.
 
 # %% [markdown]
 # ## Experiment 2: label corruption, time to fit and test error
@@ -428,7 +429,7 @@ glue("ch1_reg_random_max", fmt_pct(reg_random_train.max()))
 #
 # The Rademacher complexity of the introduction asks how well the class can match random signs $\sigma_i$.
 # We can ask the network directly: label {glue:text}`ch1_rad_n` training inputs with fair coins, {glue:text}`ch1_rad_k` times, train the same network on each labelling, and read off $\frac{1}{n} \sum_i \sigma_i h(x_i) = 2\,\mathrm{acc} - 1$, where $h(x) = \pm 1$ is the trained network's prediction.
-# Since the supremum over the class is at least what SGD found, the mean over labellings is a lower bound on $\hat{\mathfrak{R}}_n$.
+# For each labelling the supremum over the class is at least what SGD found, so $\mathbb{E}_\sigma[2\,\mathrm{acc}_\sigma - 1] \le \hat{\mathfrak{R}}_n$, and the mean over our {glue:text}`ch1_rad_k` labellings estimates that lower bound.
 
 # %%
 labellings = [base.replace(randomization="random signs",
@@ -451,7 +452,7 @@ glue("ch1_rad_mean", f"{correlations.mean():.3f}")
 
 # %% [markdown]
 # **What to notice.**
-# {glue:text}`ch1_rad_fitted` labellings were fitted, and the measured correlation averages {glue:text}`ch1_rad_mean`: the empirical Rademacher complexity of what SGD can reach with this network is at least that, against a largest possible value of 1.
+# {glue:text}`ch1_rad_fitted` labellings were fitted, and the measured correlation averages {glue:text}`ch1_rad_mean`: an estimate, from {glue:text}`ch1_rad_k` labellings, of a lower bound on the empirical Rademacher complexity of this network class, whose largest possible value is 1 (a network that learned nothing would score about 0, within $1/\sqrt{n}$).
 # A bound of the form "test error $\le$ train error $+ 2\hat{\mathfrak{R}}_n + \dots$" then allows a test error of nearly 100%, whatever the labels: it cannot explain why the same network generalizes on the true ones.
 
 # %% [markdown]
@@ -605,10 +606,11 @@ claims = [
                 "(<= 4x)",
           paper="about 1x-4x (approx.)",
           measured=f"{slowdown:.2f}x (epochs, p = 1 vs p = 0, mean over seeds)",
-          held=bool(by_p["fitted"].all()) and slowdown <= 4,
+          held=bool(by_p["fitted"].all()) and 1 <= slowdown <= 4,
           test="held if every p is fitted within the cap and the mean, over "
                "seeds, of each seed's epochs at p = 1 over its epochs at p = 0 "
-               "is at most 4, the top of the paper's range",
+               "lies between 1 (longer at all) and 4, the top of the paper's "
+               "range",
           interval=over_seeds(f"{by_p.loc[1.0, 'slowdown_min']:.2f}x",
                               f"{by_p.loc[1.0, 'slowdown_max']:.2f}x")),
     Claim(claim="Test error rises steadily with p (Spearman rho >= 0.9)",
@@ -745,12 +747,12 @@ print(dict(zip(sizes, ex4_errors)))
 
 # %% [markdown]
 #
-# 5. **What did the network learn about the corrupted examples?** Retrain the run of Experiment 2 at $p$ = {glue:text}`ch1_default_p` with `run = train.run(noisy_spec)` (it keeps the model, `run.model`, and the labels it was trained on, `run.data.y_train`). On the corrupted training examples, how often does it predict the label it was given, and how often their *original* label? And on test examples that look like them?
+# 5. **What did the network learn about the corrupted examples?** Retrain the run of Experiment 2 at $p$ = {glue:text}`ch1_default_p` with `run = train.run(noisy_spec)` (it keeps the model, `run.model`, and the labels it was trained on, `run.data.y_train`). On the corrupted training examples, how often is the *original* label the network's second choice (its second-largest logit)? Compare with the chance rate of 1 in 9.
 #
 # :::{admonition} Solution
 # :class: dropdown
-# `clean = train.run_data(noisy_spec.replace(randomization="true labels"))`; `changed = run.data.y_train != clean.y_train`; then compare `run.model(run.data.x_train[changed]).argmax(1)` with `run.data.y_train[changed]` and with `clean.y_train[changed]`.
-# What to look for: a network at 100% training accuracy predicts the given label on every corrupted example, so it can only predict the original one where the two agree; if its accuracy on those examples' original labels is near chance while its test accuracy is far above chance, it memorized the exceptions without unlearning the pattern, which is what the learning-order curves above suggest.
+# `clean = train.run_data(noisy_spec.replace(randomization="true labels"))`; `changed = run.data.y_train != clean.y_train`; then `second = run.model.eval()(run.data.x_train[changed]).topk(2, dim=1).indices[:, 1]` and `(second == clean.y_train[changed]).float().mean()`.
+# What to look for: at 100% training accuracy the network predicts the given label on every corrupted example, so the original label can be at best its second choice; if it is that far more often than 1 in 9, the network kept the pattern while it memorized the exception, which is what the learning-order curves above suggest.
 # :::
 #
 # ## References

@@ -177,7 +177,7 @@ def linear_fit(x, y) -> dict:
 
 raw_fit = linear_fit(table["train loss"], table["test loss"])
 norm_fit = linear_fit(table["norm. train loss"], table["norm. test loss"])
-# the same fits without the random-label run, far out on both raw axes
+# the same fits without the random-label run, far out on the raw test axis
 raw_fit_true = linear_fit(true_runs["train loss"], true_runs["test loss"])
 norm_fit_true = linear_fit(true_runs["norm. train loss"],
                            true_runs["norm. test loss"])
@@ -215,14 +215,14 @@ glue("ch2_slope", f"{norm_fit['slope']:.3f}")
 glue("ch2_intercept", f"{norm_fit['intercept']:.3f}")
 glue("ch2_rmse", f"{norm_fit['RMSE']:.1e}")
 glue("ch2_norm_span",
-     f"{table['norm. train loss'].min():.4f} to "
-     f"{table['norm. train loss'].max():.4f}")
+     f"[{table['norm. train loss'].min():.4f}, "
+     f"{table['norm. train loss'].max():.4f}]")
 
 # %% [markdown]
 # **What to notice.**
-# The raw losses are no useful predictor: every run stops at nearly the same training loss, so the raw points spread along the test-loss axis, and the line through them ($R^2$ = {glue:text}`ch2_r2_raw`) owes most of its fit to the single random-label run, far out on both axes: without it, $R^2$ = {glue:text}`ch2_r2_raw_true` (normalized: {glue:text}`ch2_r2_norm_true`).
+# The raw losses are no useful predictor: every run stops at nearly the same training loss, so the raw points spread along the test-loss axis, and the line through them ($R^2$ = {glue:text}`ch2_r2_raw`) owes most of its fit to the single random-label run, far out on the test-loss axis though its train loss lies among the others': without it, $R^2$ = {glue:text}`ch2_r2_raw_true` (normalized: {glue:text}`ch2_r2_norm_true`).
 # The normalized points lie on a line with slope {glue:text}`ch2_slope`, intercept {glue:text}`ch2_intercept`, $R^2$ = {glue:text}`ch2_r2_norm` and RMSE {glue:text}`ch2_rmse`.
-# Look at the axis, too: all normalized training losses lie between {glue:text}`ch2_norm_span`, just below $\ln 10 \approx 2.3026$.
+# Look at the axis, too: all normalized training losses lie in {glue:text}`ch2_norm_span`, just below $\ln 10 \approx 2.3026$.
 # The normalized network's logits are tiny, so its loss sits near the loss of a uniform guess; the whole signal lives in the small *deficit* below $\ln 10$, and that deficit on the training set predicts the deficit on the test set.
 # Why the logits are tiny, and what the line's two numbers mean, are the next two sections.
 
@@ -237,13 +237,15 @@ glue("ch2_norm_span",
 #
 # so the *deficit* $\delta = \ln K - \tilde L \approx \mathbb{E}[u_y - \bar u]$ is the mean normalized logit of the true class above the average logit.
 # Write the paper's line as $\tilde L_{\text{test}} = a\, \tilde L_{\text{train}} + b$.
-# In deficits it reads $\delta_{\text{test}} = a\, \delta_{\text{train}} + \big(\ln K\,(1 - a) - b\big)$.
-# If the test deficit is proportional to the train deficit, the last term is zero and $b = \ln K\,(1 - a)$: the intercept follows from the slope.
-# For the paper's own numbers, $\ln 10 \times (1 - 0.9642)$ = {glue:text}`ch2_paper_forced` against the reported 0.0844.
+# In deficits it reads $\delta_{\text{test}} = a\, \delta_{\text{train}} + o$, with the offset $o = \ln K\,(1 - a) - b$: the line's test deficit at zero train deficit.
+# A least-squares line passes through the mean point, so $o = \bar\delta_{\text{test}} - a\,\bar\delta_{\text{train}}$ exactly, a number no larger than the deficits themselves.
+# So $b \approx \ln K\,(1 - a)$ holds for *any* such fit of losses that lie within a few thousandths of $\ln K$; it says nothing about train and test.
+# What the fit measures is the slope $a$ and the offset $o$.
+# For the paper's own numbers, $\ln 10 \times (1 - 0.9642)$ = {glue:text}`ch2_paper_forced` against the reported intercept 0.0844: an offset of {glue:text}`ch2_paper_offset` nats.
 #
 # :::{admonition} Predict, then check
 # :class: predict
-# Before you run the next cell: from this run's slope alone, {glue:text}`ch2_slope`, what intercept do you expect? And which runs will have the largest ratio of test deficit to train deficit: those with the lowest test error, or the highest?
+# Before you run the next cell: does the line pass through the origin of the deficit plane, zero test deficit at zero train deficit? And which runs have the largest ratio of test deficit to train deficit: those with the lowest test error, or the highest?
 # :::
 
 # %%
@@ -251,8 +253,16 @@ deficits = pd.DataFrame({"train deficit": LN_K - table["norm. train loss"],
                          "test deficit": LN_K - table["norm. test loss"],
                          "test error": table["test error"]})
 deficits["ratio"] = deficits["test deficit"] / deficits["train deficit"]
-# the intercept if the line meets 0 deficit
+# the intercept a line through zero deficit would have, and the fitted line's offset
 forced = LN_K * (1 - norm_fit["slope"])
+x_d, y_d = deficits["train deficit"], deficits["test deficit"]
+# equal to forced - intercept, exactly
+offset = y_d.mean() - norm_fit["slope"] * x_d.mean()
+# its standard error: the OLS intercept's, at zero train deficit
+residual = y_d - (norm_fit["slope"] * x_d + offset)
+scatter = np.sqrt((residual ** 2).sum() / (len(x_d) - 2))
+spread_x = ((x_d - x_d.mean()) ** 2).sum()
+offset_se = scatter * np.sqrt(1 / len(x_d) + x_d.mean() ** 2 / spread_x)
 true_deficits = deficits.drop(index="random labels", level=0)
 rho_ratio = spearmanr(true_deficits["ratio"],
                       true_deficits["test error"]).statistic
@@ -267,8 +277,9 @@ for protocol, marker in MARKERS:
                  label=protocol)
 span = np.geomspace(deficits["train deficit"].min(),
                    deficits["train deficit"].max())
-ax_d.plot(span, norm_fit["slope"] * span, color="0.3", lw=1,
-          label=f"slope {norm_fit['slope']:.3f}, through 0")
+ax_d.plot(span, norm_fit["slope"] * span + offset, color="0.3", lw=1,
+          label=f"least squares: slope {norm_fit['slope']:.3f}, "
+                f"offset {offset:+.1e}")
 ax_d.set(xscale="log", yscale="log",
          xlabel=r"train deficit $\ln 10 - \tilde L$",
          ylabel="test deficit", title="deficits (nats)")
@@ -281,14 +292,19 @@ ax_r.legend(fontsize=8, loc="upper right")
 fig.tight_layout()
 plt.show()
 print(f"intercept: fitted {norm_fit['intercept']:.4f}, "
-      f"ln 10 (1 - slope) = {forced:.4f}")
+      f"ln 10 (1 - slope) = {forced:.4f}; offset {offset:+.2e} "
+      f"± {offset_se:.1e} nats")
 deficits.round(5)
 
 # %% tags=remove-cell
 glue("ch2_paper_forced", f"{LN_K * (1 - 0.9642):.4f}")
 glue("ch2_forced", f"{forced:.4f}")
 glue("ch2_intercept4", f"{norm_fit['intercept']:.4f}")
-glue("ch2_ratio_range", f"{true_deficits['ratio'].min():.2f} to "
+glue("ch2_paper_offset", f"{LN_K * (1 - 0.9642) - 0.0844:+.4f}")
+glue("ch2_offset", f"{offset:+.1e}")
+glue("ch2_offset_se", f"{offset_se:.1e}")
+glue("ch2_train_deficit_range", f"{x_d.min():.1e} to {x_d.max():.1e}")
+glue("ch2_ratio_range", f"from {true_deficits['ratio'].min():.2f} to "
                         f"{true_deficits['ratio'].max():.2f}")
 glue("ch2_ratio_random",
      f"{deficits.loc[('random labels', 1.0), 'ratio']:.2f}")
@@ -297,18 +313,19 @@ glue("ch2_rho_deficit", f"{rho_deficit:.2f}")
 
 # %% [markdown]
 # **What to notice.**
-# The fitted intercept, {glue:text}`ch2_intercept4`, is $\ln 10\,(1 - a)$ = {glue:text}`ch2_forced`: the line passes through zero deficit, and of its two numbers only the slope carries information.
-# The slope is, in effect, the typical ratio of test deficit to train deficit; run by run that ratio lies between {glue:text}`ch2_ratio_range` on true labels and is {glue:text}`ch2_ratio_random` for the random-label network.
-# And the ratio is what tells the runs apart: across the true-label runs its Spearman correlation with test error is {glue:text}`ch2_rho_ratio`, against {glue:text}`ch2_rho_deficit` for the test deficit alone.
-# A high $R^2$ says that the points spread along a line through the origin of the deficit plane; the distance of each point from the line is where one run's generalization differs from another's.
+# The line does not pass through the origin of the deficit plane: at zero train deficit it predicts a test deficit of {glue:text}`ch2_offset` nats (standard error {glue:text}`ch2_offset_se`), against train deficits {glue:text}`ch2_train_deficit_range`.
+# That offset is why every run's ratio of test to train deficit, {glue:text}`ch2_ratio_range` on true labels ({glue:text}`ch2_ratio_random` for the random-label network), lies below the slope {glue:text}`ch2_slope`, and why the ratio grows with the train deficit.
+# The ratio is also what tells the runs apart: across the true-label runs its Spearman correlation with test error is {glue:text}`ch2_rho_ratio`, against {glue:text}`ch2_rho_deficit` for the test deficit alone.
+# The fitted intercept, {glue:text}`ch2_intercept4`, is close to $\ln 10\,(1 - a)$ = {glue:text}`ch2_forced`, but as the section's start showed, that is no evidence: it only restates that every loss lies near $\ln 10$.
 
 # %% [markdown]
 # ## Why the normalized logits are tiny, and where a run sits on the line
 #
-# A normalized layer has Frobenius norm 1, and so spectral norm at most 1: the normalized network can stretch an input $[x; 1]$ by at most a factor 1, so its logits are at most about $\|[x; 1]\|$, which is {glue:text}`ch2_input_norm` on average here, far from small.
+# A normalized fully connected layer has Frobenius norm 1, and so spectral norm at most 1, and ReLU does not lengthen a vector: the normalized MLP's logits are at most $\|[x; 1]\|$ long, which is {glue:text}`ch2_input_norm` on average here, far from small.
 # What makes them small is that a layer's Frobenius norm is usually several times its spectral norm: with $r_k = \|W_k\|_F / \|W_k\|_2$ (so $r_k^2$ is the layer's stable rank), the normalized network stretches its input by at most $\prod_k 1 / r_k$, which `normalized.normalized_lipschitz_bound` computes.
+# (For a convolution, the operator norm can exceed the kernel's Frobenius norm by up to the square root of the kernel's area, so at paper scale this product is a proxy, not a bound.)
 # For the default network at initialization the three layers have $r_k$ = {glue:text}`ch2_init_ratios`, and the bound is {glue:text}`ch2_init_bound`.
-# Training concentrates each layer on a few directions, the ratios fall and the bound rises; each run tracks it after every epoch.
+# Each run tracks the bound after every epoch; in the default run it rises to {glue:text}`ch2_bound_peak` by epoch {glue:text}`ch2_bound_peak_epoch` as the layers concentrate on a few directions, and falls back to {glue:text}`ch2_bound_end` by the end.
 
 # %%
 init_net = train.build_model(default, train.run_data(default))
@@ -332,7 +349,9 @@ ax.set(xscale="log", yscale="log",
        ylabel="train deficit (nats)",
        title=f"Spearman rho = {rho_bound:.2f} (true labels)")
 ax.legend(fontsize=8, loc="lower right")
-ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+ax.tick_params(axis="x", which="minor", labelsize=7)
 plt.show()
 print("r_k at initialization:", ", ".join(f"{r:.1f}" for r in ratios))
 
@@ -342,6 +361,11 @@ glue("ch2_init_ratios", ", ".join(f"{r:.1f}" for r in ratios))
 glue("ch2_init_bound", f"{normalized.normalized_lipschitz_bound(init_net):.4f}")
 glue("ch2_rho_bound", f"{rho_bound:.2f}")
 glue("ch2_bound_range", f"{bound.min():.3f} to {bound.max():.3f}")
+default_metrics = histories[("init", cfg.explorer_default_std)].metrics
+default_bound = np.array(default_metrics["normalized_lipschitz_bound"])
+glue("ch2_bound_peak", f"{default_bound.max():.3f}")
+glue("ch2_bound_peak_epoch", int(np.argmax(default_bound)) + 1)
+glue("ch2_bound_end", f"{default_bound[-1]:.3f}")
 init_bounds = bound.xs("init", level=0)
 glue("ch2_bound_small_std", f"{init_bounds.iloc[0]:.3f}")
 glue("ch2_bound_large_std", f"{init_bounds.iloc[-1]:.3f}")
@@ -349,7 +373,7 @@ glue("ch2_bound_large_std", f"{init_bounds.iloc[-1]:.3f}")
 # %% [markdown]
 # **What to notice.**
 # At the end of training the bound ranges over {glue:text}`ch2_bound_range`, and across the true-label runs it ranks their train deficits with Spearman $\rho$ = {glue:text}`ch2_rho_bound`: a network whose layers have concentrated on fewer directions sits further from $\ln 10$, further out along the line.
-# The initialization sets where a run ends up: from $\sigma$ = {glue:text}`ch2_std_min` the bound ends at {glue:text}`ch2_bound_small_std`, from $\sigma$ = {glue:text}`ch2_std_max` at {glue:text}`ch2_bound_large_std`, since a network started near zero builds its weights almost entirely from the few directions the data ask for, while a large random start stays close to its random, high-rank initial weights.
+# The initialization sets where a run ends up: from $\sigma$ = {glue:text}`ch2_std_min` the bound ends at {glue:text}`ch2_bound_small_std`, from $\sigma$ = {glue:text}`ch2_std_max` at {glue:text}`ch2_bound_large_std`, plausibly because a network started near zero builds its weights almost entirely from the few directions the data ask for, while a large random start stays close to its random, high-rank initial weights (this chapter does not test that reading).
 # The bound is only an upper limit on the logits, and the deficit also depends on how the training labels line up with those directions, so the relation is a ranking, not an identity.
 
 # %% [markdown]
@@ -393,7 +417,7 @@ glue("ch2_deficit_end", f"{test_deficit[-1]:.4f}")
 # %% [markdown]
 # **What to notice.**
 # Within this run the test deficit peaks at {glue:text}`ch2_deficit_peak` in epoch {glue:text}`ch2_peak_epoch` and ends at {glue:text}`ch2_deficit_end`, while the test accuracy keeps rising: the rank correlation of deficit and accuracy is {glue:text}`ch2_within` within the run and {glue:text}`ch2_across` across the runs.
-# The law is a statement about networks compared at the *same* training loss, not a clock for one network's training: as a network trains on, its normalized logits change in ways that have nothing to do with how its test accuracy moves.
+# The law is a statement about networks compared at the *same* training loss, not a clock for one network's training: as a network trains on, its normalized test deficit falls while its test accuracy rises, the opposite of the relation across networks.
 
 # %% [markdown]
 # ## Random labels sit at chance; is error monotone in the normalized loss?
@@ -505,6 +529,22 @@ default_loss = table.loc[[("init", cfg.explorer_default_std)], "test loss"]
 seed_losses = pd.concat([default_loss, seeds["test loss"]])
 seed_range = seed_losses.max() - seed_losses.min()
 run_range = true_runs["test loss"].max() - true_runs["test loss"].min()
+# the null: every run is seed noise, normal draws; how large is span(runs) / span(seeds)?
+null_draws = np.random.default_rng(0).standard_normal(
+    (100_000, len(true_runs) + len(seed_losses)))
+null_ratio = (np.ptp(null_draws[:, :len(true_runs)], axis=1)
+              / np.ptp(null_draws[:, len(true_runs):], axis=1))
+ratio_95 = np.quantile(null_ratio, 0.95)
+p_seed_noise = float(np.mean(null_ratio >= run_range / seed_range))
+# normalized against raw test loss, as rankers of test error: bootstrap over runs
+boot_rng = np.random.default_rng(1)
+rho_with_error = lambda t, col: spearmanr(t[col], t["test error"]).statistic
+rank_gain = lambda t: (rho_with_error(t, "norm. test loss")
+                       - rho_with_error(t, "test loss"))
+gain = rank_gain(true_runs)
+resample = lambda: boot_rng.integers(0, len(true_runs), len(true_runs))
+boot = [rank_gain(true_runs.iloc[resample()]) for _ in range(2000)]
+gain_low, gain_high = np.nanquantile(boot, [0.025, 0.975])
 r2_of = lambda x, y: linear_fit(x, y)["R^2"]
 null_r2 = rank.permutation_pass_rate(table["norm. train loss"],
                                      table["norm. test loss"],
@@ -524,34 +564,42 @@ claims = [
           measured=f"train losses within {100 * (train_spread - 1):.1f}%; "
                    f"test losses span {run_range:.3f} nats over "
                    f"{len(true_runs)} runs, {seed_range:.3f} over "
-                   f"{len(seed_losses)} seeds of one run",
-          held=bool(train_spread <= 1.10 and run_range >= 3 * seed_range),
+                   f"{len(seed_losses)} seeds of one run "
+                   f"({run_range / seed_range:.1f}x)",
+          held=bool(train_spread <= 1.10
+                    and run_range / seed_range >= ratio_95),
           test="held if the true-label runs end within 10% of one another's "
-               "train loss and their test losses span at least 3 times what "
-               "seeds alone give one configuration",
-          null=f"seed noise: {len(seed_losses)} seeds of σ = "
-               f"{cfg.explorer_default_std:g} span {seed_range:.3f} nats"),
+               f"train loss (the raw R^2 of {raw_fit_true['R^2']:.3f} says "
+               "that jitter does not drive the test loss) and their test "
+               "losses span more, relative to the seeds' span, than seed "
+               f"noise would in 95% of draws ({ratio_95:.1f}x)",
+          null=f"if every run were seed noise (normal draws, simulated), a "
+               f"ratio this large would occur with probability "
+               f"{p_seed_noise:.3f}"),
     Claim(claim="Normalized train loss predicts normalized test loss linearly "
                 "(R^2 >= 0.95)",
           paper="slope 0.9642, intercept 0.0844, R^2 0.9999, RMSE 6.98e-5",
           measured=norm_measured, held=norm_fit["R^2"] >= 0.95,
           test=f"held if a least-squares line through the {len(table)} runs' "
                "(normalized train, normalized test) losses has R^2 >= 0.95; "
-               "the intercept is not tested: it is ln 10 (1 - slope) = "
-               f"{forced:.3f}",
+               "the intercept is not tested separately: for losses this close "
+               f"to ln 10 it is near ln 10 (1 - slope) = {forced:.3f} whatever "
+               "the data",
           null=f"the same losses paired at random pass with probability "
                f"{null_r2:.3f} (2,000 permutations)"),
-    Claim(claim="The unnormalized losses show no such relation "
-                "(raw R^2 at least 0.2 below)",
-          paper="no relation",
-          measured=f"true labels: raw R^2 {raw_fit_true['R^2']:.3f} vs "
-                   f"normalized {norm_fit_true['R^2']:.4f} (with the "
-                   f"random-label run: {raw_fit['R^2']:.3f})",
-          held=raw_fit_true["R^2"] <= norm_fit_true["R^2"] - 0.2,
-          test="held if, over the true-label runs, a line through the raw "
-               "losses has an R^2 at least 0.2 below the normalized one; the "
-               "random-label run is left out because alone it sets the raw "
-               "fit"),
+    Claim(claim="The unnormalized losses show no such relation: the normalized "
+                "test loss ranks test error better than the raw one",
+          paper="no relation (raw losses)",
+          measured=f"Spearman with test error, normalized minus raw: "
+                   f"{gain:+.2f} (raw R^2 train vs test "
+                   f"{raw_fit_true['R^2']:.3f})",
+          held=bool(gain_low > 0),
+          test="held if, over the true-label runs, the 95% bootstrap "
+               "interval of the difference between the two rank correlations "
+               "with test error lies above 0; a raw R^2 near 0 alone would "
+               "follow from stopping every run at the same train loss",
+          interval=f"95% bootstrap over runs: [{gain_low:+.2f}, "
+                   f"{gain_high:+.2f}]"),
     Claim(claim="Random-label nets have a normalized test loss at ln 10 "
                 "(deficit 10x below every true-label run's)",
           paper="about 2.3026",
@@ -592,7 +640,7 @@ scorecard(claims, SCALE, chapter=2)
 # :::{admonition} Solution
 # :class: dropdown
 # `for t in (10 * cfg.target_train_loss, cfg.target_train_loss / 10): sweep.run_sweep(train.run_record, [base.replace(init_std=s, target_train_loss=t) for s in cfg.init_stds], name="ch2-ex1")`, then `linear_fit` on the final normalized losses.
-# What to look for: whether each family of runs, stopped at one train loss, still lies on a line through zero deficit (the intercept then stays $\ln 10\,(1 - a)$), and whether the slope, the typical test-to-train deficit ratio, moves with the target.
+# What to look for: whether each family of runs, stopped at one train loss, still lies on a line in deficit coordinates, and whether its slope and its offset at zero train deficit move with the target (the intercept stays near $\ln 10\,(1 - a)$ in any case, for the reason the deficit section gives).
 # Then fit one line through all three families together: if its $R^2$ drops, the law holds only between networks compared at the same training loss, which is how the paper states it.
 # :::
 #

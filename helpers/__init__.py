@@ -1,9 +1,13 @@
 """helpers: the metric and experiment code behind *Why Deep Networks Generalize*.
 
 Modules are small and flat, one idea each:
-``data`` (data sets and the randomizations of Ch. 1), ``models``, ``train`` (one ``fit`` loop),
-``scale`` (the tiny / small / paper profiles), ``sweep`` (a cached, resumable grid),
-``interpolation`` (closed-form constructions of Ch. 1), ``plots``, ``widgets`` and ``report``.
+``data`` (data sets and the randomizations of Ch. 1), ``models``, ``train`` (one ``fit`` loop
+and the run layer: ``RunSpec``, ``run``), ``scale`` (the tiny / small / paper / paper-smoke
+profiles), ``sweep`` (a cached, resumable grid), ``settings`` (every ``BOOK_*`` variable and
+the thread policy), ``safety`` (eval mode, devices, input checks), ``zoo`` (the model zoos of
+Ch. 5 and 6, one declaration per measure), ``interpolation`` (closed-form constructions of
+Ch. 1), ``plots``, ``widgets``, ``report`` (glue and scorecards), and the measures in
+``metrics``.
 """
 
 __version__ = "0.4.0"

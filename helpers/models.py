@@ -44,7 +44,7 @@ def _init_(model: nn.Module, init_std: float | None) -> None:
 
 def _build(seed: int, init_std: float | None, make) -> Classifier:
     with torch.random.fork_rng(devices=[]):  # seeded init that leaves the global RNG untouched
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # the CPU's only: the model is built there
         model = make()
         _init_(model, init_std)
     return model

@@ -43,8 +43,8 @@ def glue(name: str, value, display: bool = False) -> None:
 def choose(condition, if_true: str, if_false: str) -> str:
     """The phrase of a sentence that flips with a measured verdict (the prose stays in markdown).
 
-    ``condition`` must be a bool (or a numpy bool): NaN or a number is refused, so that no
-    phrase is chosen from a measurement that failed.
+    ``condition`` must be a bool (or a numpy bool), not a number: a comparison with NaN is
+    False, so check the measurement is finite (``fmt_pct`` refuses NaN) before comparing.
     """
     if not isinstance(condition, (bool, np.bool_)):
         raise TypeError(f"condition must be a bool, got {condition!r} ({type(condition).__name__})")

@@ -70,6 +70,16 @@ def threads() -> int:
     return count
 
 
+def sweep_jobs() -> int:
+    """``n_jobs`` for the chapters' sweeps: every core on a CPU (-1); one job with a GPU (or
+    MPS), which the points then share in turn instead of one process per core each."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    accelerated = torch.cuda.is_available() or (mps is not None and mps.is_available())
+    return 1 if accelerated else -1
+
+
 def use_fixed_threads() -> int:
     """Set torch to ``threads()`` threads for the rest of the process; returns the count.
 

@@ -86,7 +86,7 @@ def _result_type(name: str):
 def _payload(point, result) -> dict:
     """What the cache stores for a point: JSON, with the type of a typed result so it comes back as one."""
     payload = {"point": as_json(point), "result": as_json(result)}
-    if not isinstance(result, dict):
+    if hasattr(result, "to_dict"):
         payload["result_type"] = function_name(type(result))
         _result_type(payload["result_type"])  # refuse, before writing, a type that could not come back
     return payload
@@ -180,8 +180,10 @@ def run_sweep(fn: Callable, points: Iterable, name: str, version: str = "",
         done = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(_call)(fn, points[i], i, threads) for i in missing)
     for i, result in done:
-        _write_atomic(paths[i], _payload(points[i], result))
-        results[i] = result
+        payload = _payload(points[i], result)
+        _write_atomic(paths[i], payload)
+        # a plain result as it will come back from the cache, so the first run and the next agree
+        results[i] = result if "result_type" in payload else payload["result"]
         bar.update()
     bar.close()
     return results

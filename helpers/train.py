@@ -142,8 +142,8 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
     ``history.metrics[name]`` (Ch. 2 tracks the normalized loss this way).
 
     The targets are checked after every epoch; with ``check_every`` = k they are also checked
-    (on the whole train set, in eval mode) every k steps inside an epoch, and the epoch ends as
-    soon as one is met, so runs stopped by a target end at nearly the same train loss instead
+    (on the whole train set, in eval mode) every k steps inside an epoch, once the last epoch
+    ended within ``StopRule.NEAR`` (2x) of a loss target, and the epoch ends as soon as one is met, so runs stopped by a target end at nearly the same train loss instead
     of anywhere within one epoch's drop (Ch. 2 compares runs at equal train loss). The last
     history entry is then a partial epoch; ``history.steps`` says where it ended.
     """
@@ -209,10 +209,19 @@ def run_random_state(seed: int, device: torch.device):
     """
     device = torch.device(device)
     accelerator = device.type if device.type != "cpu" else None
-    devices = [device.index or 0] if accelerator else []
+    index = device.index
+    if accelerator == "cuda" and index is None:  # "cuda" means the current device
+        index = torch.cuda.current_device()
+    devices = [index or 0] if accelerator else []
     stream = (int(seed) * 2_654_435_761 + 97) % 2 ** 63  # not the batch order's seed: another stream
     with torch.random.fork_rng(devices=devices, device_type=accelerator or "cuda"):
-        torch.manual_seed(stream)
+        # seed only the generators that were forked, so none is left changed afterwards
+        torch.default_generator.manual_seed(stream)
+        if accelerator == "cuda":
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(stream)
+        elif accelerator == "mps":
+            torch.mps.manual_seed(stream)
         yield
 
 
@@ -306,7 +315,7 @@ class Pretrain:
     """Liao et al.'s protocol: first fit the same model on randomized labels, then on the true ones."""
 
     max_epochs: int                          # cap on the pretraining
-    randomization: str = "random labels"     # helpers.data.RANDOMIZATIONS
+    randomization: str = "random labels"     # helpers.data.KINDS
     p: float = 1.0                           # label corruption of the pretraining
     target_train_acc: float | None = 1.0     # it stops once it has fitted its labels
 
@@ -347,14 +356,19 @@ class RunSpec:
     check_every: int | None = None           # also check the targets every this many steps
     # extras
     pretrain: Pretrain | None = None         # Liao et al.'s pretraining on randomized labels
-    track: tuple[str, ...] = ()              # measures from TRACKABLE recorded after every epoch
+    track: tuple[str, ...] = ()              # TRACKABLE, TRACKABLE_WEIGHTS or TRACKABLE_EXAMPLES names
     seed: int = 0
+
+    __hash__ = None  # frozen, but it holds a dict: compare specs, do not hash them
 
     def __post_init__(self):
         if isinstance(self.pretrain, dict):
             object.__setattr__(self, "pretrain", Pretrain(**self.pretrain))
+        if isinstance(self.track, str):
+            raise TypeError(f"track must be a tuple of names, got the string {self.track!r}")
         object.__setattr__(self, "track", tuple(self.track))
-        object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
+        # as JSON has it (tuples become lists), so that from_dict(to_dict(spec)) == spec
+        object.__setattr__(self, "model_kwargs", json.loads(json.dumps(dict(self.model_kwargs))))
         _check_spec(self)
 
     def to_dict(self) -> dict:
@@ -371,6 +385,11 @@ class RunSpec:
 def _check_spec(spec: RunSpec) -> None:
     if spec.randomization not in KINDS:
         raise ValueError(f"randomization must be one of {KINDS}, got {spec.randomization!r}")
+    pre = spec.pretrain
+    if pre is not None and not (pre.randomization in KINDS and 0.0 <= pre.p <= 1.0
+                                and isinstance(pre.max_epochs, int) and pre.max_epochs >= 1):
+        raise ValueError(f"pretrain needs a randomization from {KINDS}, p in [0, 1] and a positive "
+                         f"integer max_epochs, got {pre!r}")
     if spec.architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {spec.architecture!r}")
     if not (isinstance(spec.seed, int) and isinstance(spec.data_seed, int)):
@@ -450,8 +469,9 @@ def build_model(spec: RunSpec, data: Dataset) -> nn.Module:
 def run(spec: RunSpec, *, progress: bool = False, device=None) -> Run:
     """Build the data, the randomization and the model of ``spec``, then ``fit`` it.
 
-    Runs with the book's fixed torch thread count (``settings.threads()``) and a random state
-    of its own, so the same spec gives bit-identical results in any process, serial or parallel.
+    The run has a random state of its own, so the same spec gives bit-identical results in
+    any process at the same torch thread count: ``run_sweep`` sets the book's fixed count
+    for every point, and each chapter sets it in its setup (``settings.use_fixed_threads``).
     """
     if not isinstance(spec, RunSpec):
         raise TypeError(f"spec must be a helpers.train.RunSpec, got {type(spec).__name__}")
@@ -461,12 +481,11 @@ def run(spec: RunSpec, *, progress: bool = False, device=None) -> Run:
                   weight_decay=spec.weight_decay, optimizer=spec.optimizer, seed=spec.seed,
                   augment=random_crop if spec.augment else None, progress=progress, device=device)
     functions, trackers = _tracked(spec.track, data)
-    with settings.fixed_threads():
-        pre_history = _pretrain(model, spec, common)
-        history = fit(model, data, epochs=spec.max_epochs, target_train_acc=spec.target_train_acc,
-                      target_train_loss=spec.target_train_loss, check_every=spec.check_every,
-                      epoch_metrics=functions,
-                      desc=f"{spec.architecture} {spec.randomization} p={spec.p}", **common)
+    pre_history = _pretrain(model, spec, common)
+    history = fit(model, data, epochs=spec.max_epochs, target_train_acc=spec.target_train_acc,
+                  target_train_loss=spec.target_train_loss, check_every=spec.check_every,
+                  epoch_metrics=functions,
+                  desc=f"{spec.architecture} {spec.randomization} p={spec.p}", **common)
     history.per_example.update({name: t.first.tolist() for name, t in trackers.items()})
     return Run(spec, model, data, history, pre_history)
 

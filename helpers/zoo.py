@@ -15,6 +15,7 @@ against the gap makes a positive Kendall tau mean "predicts as claimed".
 from __future__ import annotations
 
 import functools
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import models, train
-from . import settings as settings_module
 from .metrics import esd, gsnr, landscape, norms, normalized
 from .safety import model_device
 
@@ -45,9 +45,17 @@ class MeasureSettings:
     n_directions: int         # random directions of the basin radius
     radius_threshold: float   # train cross-entropy (nats) that bounds the basin
     min_evals: int            # layers with fewer eigenvalues get no alpha (Ch. 5)
+    # the measures taken, by name: part of the sweep key, so a newly declared measure is computed
+    measures: tuple[str, ...] = field(default_factory=lambda: MEASURE_NAMES)
+
+    def __post_init__(self):
+        object.__setattr__(self, "measures", tuple(self.measures))
+        unknown = set(self.measures) - set(MEASURE_NAMES)
+        if unknown:
+            raise ValueError(f"measures must be names from zoo.MEASURES {MEASURE_NAMES}, got {sorted(unknown)}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return json.loads(json.dumps(asdict(self)))
 
     @classmethod
     def from_dict(cls, d: dict) -> "MeasureSettings":
@@ -296,20 +304,24 @@ class MeasuredModel(train.RunRecord):
                    measures=d["measures"], measure_seconds=d["measure_seconds"], details=d["details"])
 
 
-def train_and_measure(*, run: train.RunSpec, settings: MeasureSettings, measures=MEASURES) -> MeasuredModel:
-    """One model of the zoo: train ``run``, then take every measure of ``measures`` on it.
+def train_and_measure(*, run: train.RunSpec, settings: MeasureSettings, measures=None) -> MeasuredModel:
+    """One model of the zoo: train ``run``, then take the measures ``settings.measures`` on it.
+
+    ``measures`` (``Measure`` objects) replaces them, for a measure of your own outside a sweep:
+    a sweep's cache key holds the settings, not the objects.
 
     A model that does not reach its target train loss is not measured (``reached`` False), as in
     Jiang et al. 2020, who compare only models trained to the same train loss.
     """
+    if measures is None:
+        measures = [m for m in MEASURES if m.name in settings.measures]
     finished = train.run(run)
     record = finished.record()
     result = MeasuredModel(record.history, record.num_parameters, record.pretrain_history,
                            reached=finished.history.stop_reason == "target_loss")
     if result.reached:
-        with settings_module.fixed_threads():  # as in a sweep, when called on its own
-            result.measures, result.measure_seconds, result.details = measure_model(
-                finished, settings, measures)
+        result.measures, result.measure_seconds, result.details = measure_model(
+            finished, settings, measures)
     return result
 
 

@@ -200,3 +200,16 @@ def test_every_profile_has_its_explorer_default_on_the_grid():
     for name in scale.SCALES:
         cfg = scale.randomization_tests(name)
         assert cfg.explorer_default_p in cfg.p_grid and 0.0 in cfg.p_grid and 1.0 in cfg.p_grid
+
+
+def listing(x):
+    return [x, x + 1]
+
+
+def test_plain_results_come_back_the_same_from_the_cache(tmp_path):
+    first = sweep.run_sweep(listing, [{"x": 1}], name="plain", directory=tmp_path)
+    again = sweep.run_sweep(listing, [{"x": 1}], name="plain", directory=tmp_path)
+    assert first == again == [[1, 2]]
+    tupled = sweep.run_sweep(lambda x: {"pair": (x, x)}, [{"x": 3}], name="t", directory=tmp_path,
+                             version="1")
+    assert tupled == [{"pair": [3, 3]}]  # as JSON has it, on the first run as on the next

@@ -253,3 +253,14 @@ def test_worst_case_alpha_matches_the_box_closed_form():
     assert torch.equal(model[0].weight[0], torch.full((50,), margin / 2))  # the model is untouched
     with pytest.raises(ValueError, match="steps"):
         landscape.worst_case_alpha(model, x, y, steps=0)
+
+
+def test_the_measures_taken_are_part_of_the_sweep_key(mini_zoo, tmp_path):
+    point = mini_zoo[0]
+    fewer = dict(point, settings=dataclasses.replace(point["settings"], measures=("num_parameters",)))
+    key = lambda p: sweep.point_key(p, "", sweep.function_name(zoo.train_and_measure))
+    assert key(point) != key(fewer)  # declaring a new measure recomputes instead of reading stale entries
+    result = zoo.train_and_measure(**fewer)
+    assert list(result.measures) == ["num_parameters"]
+    with pytest.raises(ValueError, match="measures must be names from zoo.MEASURES"):
+        dataclasses.replace(point["settings"], measures=("vibes",))

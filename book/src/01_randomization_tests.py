@@ -111,14 +111,13 @@ print(base)
 
 # %%
 kinds = data.RANDOMIZATIONS
-# these also record when each example is learned
-learned = {"true labels", "random labels"}
-specs = {(k, s): base.replace(randomization=k, seed=s,
-                              track=(("first_correct_epoch",) if k in learned
-                                     else ()))
+# these (first seed) also record when each example is learned
+learned = {("true labels", cfg.seeds[0]), ("random labels", cfg.seeds[0])}
+tracks = lambda k, s: ("first_correct_epoch",) if (k, s) in learned else ()
+specs = {(k, s): base.replace(randomization=k, seed=s, track=tracks(k, s))
          for k in kinds for s in cfg.seeds}
 runs = sweep.run_sweep(train.run_record, specs.values(),
-                       name="ch1-randomizations", n_jobs=-1)
+                       name="ch1-randomizations", n_jobs=settings.sweep_jobs())
 histories = {key: r.history for key, r in zip(specs, runs)}
 
 fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -214,7 +213,7 @@ points = [base.replace(randomization="random labels", p=p, seed=s,
                        track=tracked(p, s))
           for s in cfg.seeds for p in cfg.p_grid]
 runs = sweep.run_sweep(train.run_record, points, name="ch1-label-corruption",
-                       n_jobs=-1)
+                       n_jobs=settings.sweep_jobs())
 corruption = pd.DataFrame([{"p": pt.p, "seed": pt.seed,
                             "epochs": r.history.epochs,
                             "fitted": r.history.stop_reason == "target_acc",
@@ -390,7 +389,8 @@ points_t1 = [base.replace(architecture=m.architecture, model_kwargs=m.kwargs,
                           **regimes[regime]) for m, regime in cells]
 runs_t1 = dict(zip([(m.label, regime) for m, regime in cells],
                    sweep.run_sweep(train.run_record, points_t1,
-                                   name="ch1-regularization", n_jobs=-1)))
+                                   name="ch1-regularization",
+                                   n_jobs=settings.sweep_jobs())))
 rows = {}
 for m in cfg.table_models:
     rows[m.label] = {"params": None}
@@ -436,7 +436,7 @@ labellings = [base.replace(randomization="random signs",
                            n_train=cfg.rademacher_n, seed=s)
               for s in range(cfg.rademacher_k)]
 sign_runs = sweep.run_sweep(train.run_record, labellings, name="ch1-rademacher",
-                            n_jobs=-1)
+                            n_jobs=settings.sweep_jobs())
 correlations = np.array([2 * r.history.train_acc[-1] - 1 for r in sign_runs])
 signs_fitted = sum(r.history.stop_reason == "target_acc" for r in sign_runs)
 print(f"{signs_fitted} of {len(sign_runs)} random labellings of "

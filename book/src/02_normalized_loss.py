@@ -109,7 +109,7 @@ runs[("random labels", 1.0)] = base.replace(init_std=cfg.pretrain_init_std,
 default = base.replace(init_std=cfg.explorer_default_std)
 runs.update({("seed", s): default.replace(seed=s) for s in cfg.noise_seeds})
 records = sweep.run_sweep(train.run_record, runs.values(),
-                          name="ch2-normalized", n_jobs=-1)
+                          name="ch2-normalized", n_jobs=settings.sweep_jobs())
 histories = {k: r.history for k, r in zip(runs, records)}
 
 
@@ -328,12 +328,12 @@ glue("ch2_rho_deficit", f"{rho_deficit:.2f}")
 # Each run tracks the bound after every epoch; in the default run it rises to {glue:text}`ch2_bound_peak` by epoch {glue:text}`ch2_bound_peak_epoch` as the layers concentrate on a few directions, and falls back to {glue:text}`ch2_bound_end` by the end.
 
 # %%
-init_net = train.build_model(default, train.run_data(default))
+dataset = train.run_data(default)
+init_net = train.build_model(default, dataset)
 frobenius_over_spectral = lambda w: (torch.linalg.matrix_norm(w)
                                     / torch.linalg.matrix_norm(w, ord=2)).item()
 ratios = [frobenius_over_spectral(w)
           for w in normalized.layer_matrices(init_net)]
-dataset = train.run_data(default)
 inputs = torch.cat([dataset.x_train.reshape(len(dataset.x_train), -1),
                     torch.ones(len(dataset.x_train), 1)], dim=1)
 bound = table["Lipschitz bound"]

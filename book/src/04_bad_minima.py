@@ -176,7 +176,7 @@ toy_settings = dict(hidden=cfg.toy_hidden, schedule=cfg.toy_schedule,
 toy_points = [dict(beta=b, seed=0, **toy_settings) for b in (0.0, cfg.toy_beta)]
 # toy_run is defined in this notebook: the cache needs a version, changed with the code
 toy_runs = sweep.run_sweep(toy_run, toy_points, name="ch4-toy", version="1",
-                           n_jobs=-1)
+                           n_jobs=settings.sweep_jobs())
 g = torch.Generator().manual_seed(0)
 W = cfg.toy_bandwidth * torch.randn(2, cfg.toy_features, generator=g,
                                     dtype=torch.float64)
@@ -310,7 +310,7 @@ def poisoned_minimum(beta, seed, analyze, profile):
 points = [dict(beta=b, seed=0, analyze=b in (0.0, cfg.bad_beta), profile=cfg)
           for b in cfg.beta_grid]
 minima = sweep.run_sweep(poisoned_minimum, points, name="ch4-poisoned",
-                         version="1", n_jobs=-1)
+                         version="1", n_jobs=settings.sweep_jobs())
 runs = dict(zip(cfg.beta_grid, minima))
 # the train loss (nats) at which a slice's valley ends
 tau = cfg.radius_threshold

@@ -132,9 +132,8 @@ glue("ch5_min_evals", cfg.min_evals)
 # %%
 base = sweep.run_sweep(zoo.train_and_analyze, [cfg.point(base_setting)],
                        name="ch5-zoo")[0]
-init_model = models.build(cfg.architecture, dataset.input_shape,
-                          dataset.num_classes, seed=cfg.seed,
-                          **cfg.model_kwargs(cfg.width))  # base, untrained
+# the base network untrained, as its run built it
+init_model = train.build_model(cfg.point(base_setting)["run"], dataset)
 layer = base.esd[-1]  # the last analyzed layer of the trained base network
 spectra = {"at initialization":
                esd.layer_eigenvalues(init_model, cfg.min_evals),
@@ -213,7 +212,7 @@ glue("ch5_tail_trained", fits["after training"].num_tail)
 settings_zoo = cfg.zoo()
 runs = sweep.run_sweep(zoo.train_and_analyze,
                        [cfg.point(z) for z in settings_zoo],
-                       name="ch5-zoo", n_jobs=-1)
+                       name="ch5-zoo", n_jobs=settings.sweep_jobs())
 table = pd.DataFrame([dict(z, test_acc=r.history.test_acc[-1], **r.esd_summary)
                       for z, r in zip(settings_zoo, runs)
                       if r.esd_summary])  # none if diverged
@@ -327,7 +326,7 @@ def equal_steps_point(b):
 
 steps_points = [equal_steps_point(b) for b in batch["batch_size"]]
 equal_steps = sweep.run_sweep(zoo.train_and_analyze, steps_points,
-                              name="ch5-zoo", n_jobs=-1)
+                              name="ch5-zoo", n_jobs=settings.sweep_jobs())
 batch["alpha (equal steps)"] = [r.esd_summary["alpha"] for r in equal_steps]
 fig, ax = plt.subplots(figsize=(6, 3.3))
 ax.plot(batch["batch_size"], batch["alpha"], marker="s", color="k",

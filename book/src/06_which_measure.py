@@ -122,7 +122,7 @@ glue("ch6_max_epochs", cfg.max_epochs)
 # %%
 start = time.perf_counter()
 # CPU: one model per core; GPU: one at a time on the device
-N_JOBS = 1 if DEVICE.type != "cpu" else -1
+N_JOBS = settings.sweep_jobs()
 results = sweep.run_sweep(zoo.train_and_measure, points, "measure-zoo",
                           n_jobs=N_JOBS)
 print(f"zoo ready in {time.perf_counter() - start:.0f} s "
@@ -709,7 +709,7 @@ scorecard(claims, SCALE, chapter=6)
 # This retrains every model (about as long as the zoo took). Dividing by the spectral product removes the trivial effect of the weights' scale on the margin; whether what remains predicts the gap better than the plain spectral product is what its $\psi$ row shows.
 # :::
 #
-# 4. **Label noise as a sixth hyperparameter.** Jiang et al. kept their labels clean. Add label noise as a sixth axis, `points_noisy = [cfg.point(label_noise=q, **h) for h in cfg.grid() for q in (0.0, 0.1)]`, train it with `sweep.run_sweep(zoo.train_and_measure, points_noisy, "measure-zoo", n_jobs=-1)` (the clean half is already cached: its points are the zoo's own), and rank with `varied + ["label_noise"]`. What happens to the number of models that reach the target, to the gaps, and to the ranking?
+# 4. **Label noise as a sixth hyperparameter.** Jiang et al. kept their labels clean. Add label noise as a sixth axis, `points_noisy = [cfg.point(label_noise=q, **h) for h in cfg.grid() for q in (0.0, 0.1)]`, train it with `sweep.run_sweep(zoo.train_and_measure, points_noisy, "measure-zoo", n_jobs=settings.sweep_jobs())` (the clean half is already cached: its points are the zoo's own), and rank with `varied + ["label_noise"]`. What happens to the number of models that reach the target, to the gaps, and to the ranking?
 #
 # :::{admonition} Solution
 # :class: dropdown

@@ -231,7 +231,8 @@ def test_osgr_measured_is_the_one_step_loss_decrease():
             p -= lr * g
         d_train = loss_train - F.cross_entropy(twin(X.double()), y)
         d_test = before_test - F.cross_entropy(twin(Xt.double()), yt)
-    out = gsnr.osgr_measured(model, F.cross_entropy, X, y, 12, Xt, yt, pairs=2, lr=lr)
+    out = gsnr.osgr_measured(model, F.cross_entropy, X, y, 12, Xt, yt, pairs=2, lr=lr,
+                             replace=False)
     assert out.pairs == 2 and out.n == 12
     expected = torch.stack([d_train, d_test]).detach().expand(2, 2)  # rows: pairs; same D, D'
     torch.testing.assert_close(out.train_decrease, expected[:, 0], rtol=1e-10, atol=0)
@@ -254,13 +255,76 @@ def test_osgr_measured_bad_input():
     model = models.mlp(5, (4,), num_classes=3, seed=0)
     X, y = torch.randn(10, 5), torch.randint(0, 3, (10,))
     with pytest.raises(ValueError, match="at most len\\(X\\) // 2"):
-        gsnr.osgr_measured(model, F.cross_entropy, X, y, 6)
+        gsnr.osgr_measured(model, F.cross_entropy, X, y, 6, replace=False)
+    with pytest.raises(ValueError, match="the smaller pool"):
+        gsnr.osgr_measured(model, F.cross_entropy, X, y, 11, X, y, replace=False)
+    with pytest.raises(TypeError, match="replace must be"):
+        gsnr.osgr_measured(model, F.cross_entropy, X, y, 3, replace="yes")
+    assert gsnr.osgr_measured(model, F.cross_entropy, X, y, 30, pairs=2).n == 30  # resampled
     with pytest.raises(ValueError, match="given together"):
         gsnr.osgr_measured(model, F.cross_entropy, X, y, 3, X_test=X)
     with pytest.raises(ValueError, match="lr must be"):
         gsnr.osgr_measured(model, F.cross_entropy, X, y, 3, lr=0.0)
     with pytest.raises(ValueError, match="pairs must be"):
         gsnr.osgr_measured(model, F.cross_entropy, X, y, 3, pairs=0)
+
+
+def small_pool_regression():
+    """Linear regression on a pool of N = 40 noisy samples, away from its optimum, and the pool's
+    gradient moments: a case where n = 15 is a large fraction of N."""
+    g = torch.Generator().manual_seed(11)
+    X = torch.randn(40, 5, generator=g)
+    y = X @ torch.randn(5, 1, generator=g) + torch.randn(40, 1, generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 1))
+    return model, X, y, gsnr.gradient_moments(model, F.mse_loss, X, y)
+
+
+def within(measurement, value, k=3.0):
+    """|measured ratio - value| in bootstrap standard errors is at most k."""
+    return abs(measurement.ratio - value) <= k * measurement.standard_error()
+
+
+def test_resampled_osgr_is_the_pool_prediction_on_a_small_pool():
+    """Drawn with replacement, D and D' are i.i.d. from the pool's empirical distribution, whose
+    moments are the pool's: the measured ratio equals the prediction within its error bars."""
+    model, X, y, moments = small_pool_regression()
+    predicted = gsnr.osgr_predicted(moments, 15)
+    measured = gsnr.osgr_measured(model, F.mse_loss, X, y, 15, pairs=20_000, lr=1e-6)
+    assert 0.2 < predicted < 0.95
+    assert within(measured, predicted)
+
+
+def test_disjoint_draws_need_the_finite_population_correction():
+    """Disjoint draws without replacement miss the plain prediction by many standard errors
+    (the bias the old default had) and match the finite-population formula."""
+    model, X, y, moments = small_pool_regression()
+    measured = gsnr.osgr_measured(model, F.mse_loss, X, y, 15, pairs=20_000, lr=1e-6,
+                                  replace=False)
+    corrected = gsnr.osgr_predicted(moments, 15, finite_pool=True)
+    plain = gsnr.osgr_predicted(moments, 15)
+    assert within(measured, corrected)
+    assert abs(measured.ratio - plain) > 8 * measured.standard_error()
+    with pytest.raises(ValueError, match="moments.n // 2"):
+        gsnr.osgr_predicted(moments, 21, finite_pool=True)
+
+
+def test_osgr_bootstrap_interval_and_round_trip():
+    """The bootstrap is over pairs: an interval brackets the ratio, shrinks with more pairs, and
+    the measurement survives to_dict/from_dict exactly."""
+    model, X, y, _ = small_pool_regression()
+    few = gsnr.osgr_measured(model, F.mse_loss, X, y, 15, pairs=50, lr=1e-6)
+    many = gsnr.osgr_measured(model, F.mse_loss, X, y, 15, pairs=2_000, lr=1e-6)
+    lo, hi = few.interval()
+    assert lo < few.ratio < hi
+    assert many.standard_error() < few.standard_error() / 3
+    back = gsnr.OSGRMeasurement.from_dict(few.to_dict())
+    assert torch.equal(back.train_decrease, few.train_decrease) and back.ratio == few.ratio
+    one = gsnr.osgr_measured(model, F.mse_loss, X, y, 15, pairs=1, lr=1e-6)
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        one.interval()
+    with pytest.raises(ValueError, match="level must be"):
+        few.interval(level=90)
 
 
 # --- training with checkpoints ---------------------------------------------------------------

@@ -8,8 +8,10 @@ Liu, Jiang, Bai, Chen and Wang (ICLR 2020). For a parameter j and per-sample gra
 (divisor N, as BackPACK's ``Variance``): the exact variance of the empirical distribution of the
 sample. The paper's rho_j^2 is the variance over the data distribution; the plug-in moments
 estimate it, and the prediction R = sum_j mean_j^2 / sum_j (mean_j^2 + var_j / n) uses them as
-they are. Both estimates are biased by O(1/N) (``mean_j^2`` exceeds the true squared mean by
-var_j / N on average), so the prediction for train sets of size n is sound when N >> n.
+they are. Taken over a pool of N samples, the prediction is exact (in expectation, as lr -> 0)
+for train and test sets drawn from that pool with replacement, which is how ``osgr_measured``
+draws them by default; disjoint draws without replacement need a finite-population correction
+(``osgr_predicted(..., finite_pool=True)``), of relative size about n / N.
 ``GradientMoments.var_unbiased`` gives the N - 1 version.
 
 ``gradient_moments`` streams over the data in chunks and accumulates sum g and sum g^2 in float64,
@@ -237,17 +239,36 @@ def mean_gsnr(moments: GradientMoments) -> float:
     return float(values.mean())
 
 
-def osgr_predicted(moments: GradientMoments, n: int) -> float:
+def osgr_predicted(moments: GradientMoments, n: int, *, finite_pool: bool = False) -> float:
     """The OSGR that the GSNR predicts for train sets of size n (Liu et al. 2020; Ch. 3).
 
     R(Z, n) = 1 - (1/n) sum_j W_j / (r_j + 1/n),  W_j = E[g_Dj^2] / sum_k E[g_Dk^2],
     E[g_Dj^2] = mean_j^2 + var_j / n; equivalently sum_j mean_j^2 / sum_j (mean_j^2 + var_j / n).
-    Valid as the learning rate goes to 0 and when train and test mean gradients share a law.
+    Valid as the learning rate goes to 0 and when train and test mean gradients share a law. It
+    is exact in expectation for D and D' drawn independently, with replacement, from the samples
+    the moments were taken over (``osgr_measured``'s default).
+
+    ``finite_pool=True`` is the prediction for D and D' drawn *disjointly without replacement*
+    from those N = ``moments.n`` samples (``osgr_measured(..., replace=False)``, no test pool).
+    Then the two means are negatively correlated and the train mean varies less:
+    E[g_Dj g_D'j] = mean_j^2 - var_j / (N - 1) and
+    E[g_Dj^2] = mean_j^2 + (var_j / n) (N - n) / (N - 1), so
+    R = sum_j (mean_j^2 - var_j / (N-1)) / sum_j (mean_j^2 + (var_j / n) (N-n) / (N-1)).
     """
     n = _check_positive_int(n, "n")
     if not isinstance(moments, GradientMoments):
         raise TypeError(f"moments must be a GradientMoments, got {type(moments).__name__}")
     mean, var = moments.flat()
+    if finite_pool:
+        N = moments.n
+        if 2 * n > N:
+            raise ValueError(f"n must be at most moments.n // 2 = {N // 2} for two disjoint "
+                             f"draws from the pool, got {n}")
+        total = (mean.square() + var * ((N - n) / (n * (N - 1)))).sum()
+        if not total > 0:
+            raise ValueError("every gradient moment is zero: a step decreases no loss and R "
+                             "is undefined")
+        return float((mean.square() - var / (N - 1)).sum() / total)
     expected_sq = mean.square() + var / n  # E[g_Dj^2] for a train set of n samples
     total = expected_sq.sum()
     if not total > 0:
@@ -280,29 +301,73 @@ class OSGRMeasurement:
         """R = E[Delta L_test] / E[Delta L_train], the expectations taken over the pairs."""
         return float(self.test_decrease.mean() / self.train_decrease.mean())
 
+    def bootstrap(self, n_boot: int = 2000, seed: int = 0) -> torch.Tensor:
+        """``ratio`` recomputed on ``n_boot`` resamples of the pairs (with replacement): its
+        sampling distribution, a float64 tensor of shape (n_boot,). Needs at least 2 pairs."""
+        n_boot = _check_positive_int(n_boot, "n_boot")
+        if self.pairs < 2:
+            raise ValueError(f"a bootstrap over pairs needs at least 2 pairs, got {self.pairs}")
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randint(self.pairs, (n_boot, self.pairs), generator=g)
+        return self.test_decrease[idx].mean(1) / self.train_decrease[idx].mean(1)
 
-def _draw_pairs(len_train: int, len_test: int | None, n: int, g: torch.Generator):
-    """Index sets (D, D') of size n: disjoint draws from one pool, or one draw from each pool."""
+    def interval(self, level: float = 0.9, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+        """Percentile bootstrap interval of ``ratio`` over the pairs, at ``level`` (0 < level < 1)."""
+        if not (isinstance(level, float) and 0 < level < 1):
+            raise ValueError(f"level must be a float strictly between 0 and 1, got {level!r}")
+        boot = self.bootstrap(n_boot, seed)
+        lo, hi = torch.quantile(boot, torch.tensor([(1 - level) / 2, (1 + level) / 2],
+                                                   dtype=boot.dtype))
+        return float(lo), float(hi)
+
+    def standard_error(self, n_boot: int = 2000, seed: int = 0) -> float:
+        """The bootstrap standard error of ``ratio`` over the pairs."""
+        return float(self.bootstrap(n_boot, seed).std())
+
+    def to_dict(self) -> dict:
+        return {"train_decrease": self.train_decrease.tolist(),
+                "test_decrease": self.test_decrease.tolist(), "n": self.n, "lr": self.lr}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OSGRMeasurement":
+        as_tensor = lambda v: torch.tensor(v, dtype=torch.float64)
+        return cls(as_tensor(d["train_decrease"]), as_tensor(d["test_decrease"]), int(d["n"]),
+                   float(d["lr"]))
+
+
+def _draw_pairs(len_train: int, len_test: int | None, n: int, replace: bool,
+                g: torch.Generator):
+    """Index sets (D, D') of n samples each.
+
+    With ``replace``: independent draws with replacement, from one pool or one from each.
+    Without: disjoint draws from one pool, or a draw without replacement from each pool.
+    """
+    if replace:
+        other = len_train if len_test is None else len_test
+        return (torch.randint(len_train, (n,), generator=g),
+                torch.randint(other, (n,), generator=g))
     if len_test is None:
         perm = torch.randperm(len_train, generator=g)
         return perm[:n], perm[n:2 * n]
     return torch.randperm(len_train, generator=g)[:n], torch.randperm(len_test, generator=g)[:n]
 
 
-def _check_osgr_args(model, X, y, X_test, y_test, n, pairs, lr) -> None:
+def _check_osgr_args(model, X, y, X_test, y_test, n, pairs, lr, replace) -> None:
     check_model(model)
     check_xy(X, y)
     n, pairs = _check_positive_int(n, "n"), _check_positive_int(pairs, "pairs")
+    if not isinstance(replace, bool):
+        raise TypeError(f"replace must be True or False, got {replace!r}")
     if (X_test is None) != (y_test is None):
         raise ValueError("X_test and y_test must be given together (or both left None)")
-    if X_test is None and 2 * n > len(X):
+    if X_test is None and not replace and 2 * n > len(X):
         raise ValueError(f"n must be at most len(X) // 2 = {len(X) // 2} to draw disjoint D "
-                         f"and D' from one pool, got {n}")
+                         f"and D' from one pool without replacement, got {n}")
     if X_test is not None:
         check_xy(X_test, y_test, name="X_test")
-        if n > min(len(X), len(X_test)):
-            raise ValueError(f"n must be at most {min(len(X), len(X_test))} (the smaller pool), "
-                             f"got {n}")
+        if not replace and n > min(len(X), len(X_test)):
+            raise ValueError(f"n must be at most {min(len(X), len(X_test))} (the smaller pool) "
+                             f"to draw without replacement, got {n}")
     if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
 
@@ -341,17 +406,23 @@ def _one_step_decreases(model, loss_fn, state: dict, free: dict, lr: float):
 
 def osgr_measured(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, n: int,
                   X_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None, *,
-                  pairs: int = 20, lr: float = 1e-4, seed: int = 0) -> OSGRMeasurement:
+                  pairs: int = 20, lr: float = 1e-4, seed: int = 0,
+                  replace: bool = True) -> OSGRMeasurement:
     """Measured OSGR, R(Z, n) = E[Delta L_test] / E[Delta L_train] (Liu et al. 2020; Ch. 3).
 
-    For each of ``pairs`` pairs, draw a train set D of n samples and a disjoint test set D' of n
-    samples, take one gradient-descent step theta' = theta - lr * grad L_D(theta), and record how
-    much the loss fell on D and on D'. With ``X_test`` None, D and D' are disjoint draws from
-    (X, y); otherwise D comes from (X, y) and D' from (X_test, y_test). The steps are functional
+    For each of ``pairs`` pairs, draw a train set D of n samples and a test set D' of n samples,
+    take one gradient-descent step theta' = theta - lr * grad L_D(theta), and record how much the
+    loss fell on D and on D'. D comes from (X, y); D' from (X_test, y_test), or with ``X_test``
+    None from (X, y) too. By default (``replace=True``) D and D' are independent draws with
+    replacement, so that with ``X_test`` None E[Delta L_D'] / E[Delta L_D] is
+    ``osgr_predicted(gradient_moments(model, loss_fn, X, y), n)`` as lr -> 0: the pool's
+    empirical distribution plays the data distribution exactly. ``replace=False`` draws
+    without replacement (disjoint D and D' from one pool), which is biased towards a lower
+    ratio: compare it with ``osgr_predicted(..., finite_pool=True)``. The steps are functional
     (the model is not changed), in eval mode and in float64: a small step moves the loss by only
     ~lr |g|^2. Pairs are vmapped, as many at a time as about 2^25 numbers allow.
     """
-    _check_osgr_args(model, X, y, X_test, y_test, n, pairs, lr)
+    _check_osgr_args(model, X, y, X_test, y_test, n, pairs, lr, replace)
     device = model_device(model)
     dtype = torch.float64 if device.type != "mps" else torch.float32
     cast = lambda t: t.to(device, dtype) if t.is_floating_point() else t.to(device)
@@ -359,7 +430,7 @@ def osgr_measured(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.T
     free = {k: state[k] for k, p in model.named_parameters() if p.requires_grad}
     g = torch.Generator().manual_seed(seed)
     len_test = None if X_test is None else len(X_test)
-    draws = [_draw_pairs(len(X), len_test, n, g) for _ in range(pairs)]
+    draws = [_draw_pairs(len(X), len_test, n, replace, g) for _ in range(pairs)]
     X_te, y_te = (X, y) if X_test is None else (X_test, y_test)
     out = []
     with eval_mode(model):

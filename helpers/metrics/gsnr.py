@@ -20,8 +20,15 @@ so its memory is O(parameters) however many samples there are:
 - ``nn.Linear`` layers use BackPACK's SumGradSquared identity: a sample's weight gradient is the
   outer product of its output gradient G_i and its input A_i, so sum_i g_i^2 = (G^2)^T (A^2), one
   matrix product per chunk, with no per-sample gradient ever formed;
-- other parameters (Conv, BatchNorm, ...) get per-sample gradients from ``torch.func``
-  (functional_call + vmap + grad), a bounded number of samples at a time.
+- ``nn.Conv1d`` and ``nn.Conv2d`` layers (zero padding; any stride, dilation and groups) form
+  each sample's weight gradient from hooks, as BackPACK's BatchGrad does: G_i U_i^T, with U_i
+  the sample's unfolded input (im2col) and G_i its output gradient, one batched product per
+  cache-sized block of samples; the bias gradient is G_i summed over positions;
+- other parameters (BatchNorm, other padding modes, a module called twice or sharing a
+  parameter, ...) get per-sample gradients from ``torch.func`` (functional_call + vmap + grad),
+  a bounded number of samples at a time.
+
+One forward and one backward pass per chunk serve both identities.
 """
 from __future__ import annotations
 
@@ -32,10 +39,12 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
+from torch.nn import functional as F
 
 from ..safety import LossFn, check_mean_reduction, check_model, check_xy, eval_mode, model_device
 
 _VMAP_BUDGET = 2 ** 24  # per-sample gradient entries held at once on the torch.func path (64 MB)
+_CONV_BUDGET = 2 ** 20  # conv weight-gradient and unfolded-input entries at once: cache-sized
 
 
 # --- the result ----------------------------------------------------------------------------
@@ -88,66 +97,182 @@ def _check_positive_int(value, name: str) -> int:
     return value
 
 
-# --- which parameters take the Linear identity ------------------------------------------------
+# --- which parameters take an identity ---------------------------------------------------------
 
-def _identity_layers(model: nn.Module, x1: torch.Tensor, trainable: dict) -> dict[nn.Linear, dict]:
-    """Linear modules called once per forward on 2-D inputs, with their trainable parameters.
+def _identity_rank(m: nn.Module) -> int | None:
+    """The (batched) input rank at which ``m``'s gradients follow from its input and output
+    gradient alone: 2 for ``nn.Linear``, 3 for ``nn.Conv1d``, 4 for ``nn.Conv2d``; else None.
 
-    A probe forward pass counts the calls and input ranks; a module called twice (shared) or on
-    3-D inputs, or whose parameter is shared with another module, goes to the torch.func path.
+    A convolution qualifies only with ``padding_mode='zeros'`` and the stock forward: other modes
+    pad the input before the convolution, so the hook's input is not what the kernel slides over,
+    and a subclass with its own forward may compute something else.
+    """
+    if isinstance(m, nn.Linear):
+        return 2
+    for base, rank in ((nn.Conv1d, 3), (nn.Conv2d, 4)):
+        if isinstance(m, base):
+            stock = type(m).forward is base.forward and type(m)._conv_forward is base._conv_forward
+            return rank if stock and m.padding_mode == "zeros" else None
+    return None
+
+
+def _identity_layers(model: nn.Module, x1: torch.Tensor, trainable: dict) -> dict[nn.Module, dict]:
+    """Linear, Conv1d and Conv2d modules called once per forward on batched inputs
+    (``_identity_rank``), with their trainable parameters.
+
+    A probe forward pass counts the calls and input ranks; a module called twice (shared), on
+    inputs of another rank (a Linear on 3-D inputs, an unbatched convolution), or whose parameter
+    is shared with another module, goes to the torch.func path.
     """
     calls: dict[nn.Module, list[int]] = {}
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    candidates = [m for m in model.modules() if _identity_rank(m) is not None]
     count = lambda mod, inp, out: calls.setdefault(mod, []).append(inp[0].dim())
-    _forward_with_hooks(model, x1, linears, count)
+    _forward_with_hooks(model, x1, candidates, count)
     owners: dict[int, int] = {}
     for m in model.modules():
         for p in m.parameters(recurse=False):
             owners[id(p)] = owners.get(id(p), 0) + 1
     by_id = {id(p): k for k, p in trainable.items()}
     layers = {}
-    for m in linears:
+    for m in candidates:
         own = {role: by_id[id(p)] for role, p in m.named_parameters(recurse=False)
                if id(p) in by_id}
         unshared = all(owners[id(p)] == 1 for p in m.parameters(recurse=False))
-        if own and calls.get(m) == [2] and unshared:
+        if own and calls.get(m) == [_identity_rank(m)] and unshared:
             layers[m] = own
     return layers
 
 
 # --- the two ways to the per-chunk sums -------------------------------------------------------
 
-def _linear_sums(model, loss_fn, xb, yb, layers: dict, trainable: dict) -> dict[str, tuple]:
-    """Sums of g and g^2 over the chunk for the Linear layers, via forward/backward hooks."""
+def _identity_sums(model, loss_fn, xb, yb, layers: dict, trainable: dict) -> dict[str, tuple]:
+    """Sums of g and g^2 over the chunk for the layers of ``_identity_layers``: one forward and
+    one backward pass, with hooks that keep each layer's input and catch its output's gradient."""
     store: dict[nn.Module, list] = {m: [] for m in layers}
+    convs = [m for m in layers if not isinstance(m, nn.Linear)]
 
-    def on_forward(mod, inp, out):  # keep the input; catch the output's gradient when it comes
+    def on_linear(mod, inp, out):  # keep the input; catch the output's gradient when it comes
         store[mod].append(inp[0].detach())
         out.register_hook(lambda g_out: store[mod].append(g_out.detach()))
 
-    hooks = [m.register_forward_hook(on_forward) for m in layers]
-    names = [k for own in layers.values() for k in own.values()]
+    def on_conv(mod, inp, out):
+        # out + 0: autograd's gradient for the zero is the output's gradient (before any in-place
+        # op that follows). Asked for it instead of the conv's parameters, the backward pass skips
+        # the conv weight gradients, whose sum the per-sample products give anyway.
+        zero = torch.zeros_like(out, requires_grad=True)
+        store[mod] += [inp[0].detach(), zero]
+        return out + zero
+
+    hooks = [m.register_forward_hook(on_linear if isinstance(m, nn.Linear) else on_conv)
+             for m in layers]
+    names = [k for m, own in layers.items() if isinstance(m, nn.Linear) for k in own.values()]
     try:
-        mean_grads = torch.autograd.grad(loss_fn(model(xb), yb), [trainable[k] for k in names])
+        loss = loss_fn(model(xb), yb)
+        grads = torch.autograd.grad(loss, [trainable[k] for k in names]
+                                    + [store[m][1] for m in convs])
     finally:
         for h in hooks:
             h.remove()
     batch, sums = len(xb), {}
-    mean_grads = dict(zip(names, mean_grads))
+    mean_grads = dict(zip(names, grads))
     for m, own in layers.items():
-        a, g_out = store[m]
-        g_out = g_out * batch  # mean loss: the hook sees (1/B) dl_i/dz_i; per sample, undo the 1/B
-        if "weight" in own:
-            g1, g2 = mean_grads[own["weight"]].double() * batch, (g_out.square().T @ a.square()).double()
-            # float32 squares of gradients below ~1e-23 underflow to 0, which would turn a tiny
-            # but non-zero gradient into "variance 0" (GSNR inf): redo those rows in float64
-            rows = ((g2 == 0) & (g1 != 0)).any(1).nonzero().squeeze(1)
-            if len(rows):
-                g2[rows] = g_out[:, rows].double().square().T @ a.double().square()
-            sums[own["weight"]] = (g1, g2)
-        if "bias" in own:
-            sums[own["bias"]] = (g_out.double().sum(0), g_out.double().square().sum(0))
+        if isinstance(m, nn.Linear):
+            a, g_out = store[m]
+            sums.update(_linear_sums(a, g_out, own, mean_grads, batch))
+    for m, g_out in zip(convs, grads[len(names):]):
+        # mean loss: autograd gives (1/B) dl_i/dz_i; per sample, undo the 1/B
+        sums.update(_conv_sums(m, store[m][0], g_out.detach() * batch, layers[m]))
     return sums
+
+
+def _linear_sums(a, g_out, own: dict, mean_grads: dict, batch: int) -> dict[str, tuple]:
+    """Sums of g and g^2 over the chunk for one Linear layer, from its input ``a`` (B, in) and
+    output gradient ``g_out`` (B, out): BackPACK's SumGradSquared identity."""
+    sums = {}
+    g_out = g_out * batch  # mean loss: the hook sees (1/B) dl_i/dz_i; per sample, undo the 1/B
+    if "weight" in own:
+        g1 = mean_grads[own["weight"]].double() * batch
+        g2 = (g_out.square().T @ a.square()).double()
+        # float32 squares of gradients below ~1e-23 underflow to 0, which would turn a tiny
+        # but non-zero gradient into "variance 0" (GSNR inf): redo those rows in float64
+        rows = ((g2 == 0) & (g1 != 0)).any(1).nonzero().squeeze(1)
+        if len(rows):
+            g2[rows] = g_out[:, rows].double().square().T @ a.double().square()
+        sums[own["weight"]] = (g1, g2)
+    if "bias" in own:
+        sums[own["bias"]] = (g_out.double().sum(0), g_out.double().square().sum(0))
+    return sums
+
+
+def _conv_sums(m, a, g_out, own: dict) -> dict[str, tuple]:
+    """Sums of g and g^2 over the chunk for one convolution, from its input ``a`` (B, C, *in)
+    and the per-sample output gradients ``g_out`` (B, O, *out).
+
+    The weight gradients are formed sample by sample (``_conv_weight_grads``), as many samples
+    at a time as ``_CONV_BUDGET`` numbers hold them and the unfolded input: the memory stays
+    bounded (below ``_VMAP_BUDGET``), and a cache-sized block is faster to square and sum than
+    a whole chunk's.
+    """
+    sums = {}
+    if "bias" in own:  # a sample's bias gradient: its output gradient summed over positions
+        g_b = g_out.flatten(2).sum(2).double()
+        sums[own["bias"]] = (g_b.sum(0), g_b.square().sum(0))
+    if "weight" in own:
+        shape = m.weight.shape
+        unfolded = shape[1] * m.groups * math.prod(shape[2:]) * g_out[0, 0].numel()
+        step = max(1, _CONV_BUDGET // (shape.numel() + unfolded))
+        g1 = g2 = 0.0
+        for i in range(0, len(a), step):
+            a_i, g_i = a[i:i + step], g_out[i:i + step]
+            g = _conv_weight_grads(m, a_i, g_i).flatten(1)
+            ones = g.new_ones(1, len(g))  # sums over samples as products: faster than sum(0)
+            s1 = (ones @ g).double()
+            s2 = (ones @ g.mul_(g)).double()  # squared in place: no second copy
+            # as for Linear: float32 squares of tiny gradients underflow to 0, which would
+            # make a non-zero gradient "variance 0"; then redo this part in float64
+            if g.dtype != torch.float64 and ((s2 == 0) & (s1 != 0)).any():
+                s2 = _conv_weight_grads(m, a_i.double(), g_i.double()).flatten(1).square().sum(0)
+            g1, g2 = g1 + s1.reshape(-1), g2 + s2.reshape(-1)
+        # (groups, in/groups * kernel, out/groups) -> the weight's (out, in/groups, *kernel)
+        as_weight = lambda s: s.reshape(m.groups, -1, shape[0] // m.groups).transpose(1, 2) \
+            .reshape(shape)
+        sums[own["weight"]] = (as_weight(g1), as_weight(g2))
+    return sums
+
+
+def _conv_weight_grads(m, a: torch.Tensor, g_out: torch.Tensor) -> torch.Tensor:
+    """Per-sample weight gradients of convolution ``m``, transposed within each group:
+    (B, groups, in_channels / groups * kernel, out_channels / groups).
+
+    Sample i's is U_i G_i^T, with U_i its unfolded input (in_channels * kernel x L, im2col) and
+    G_i its output gradient (out_channels x L): one batched product over samples and groups, as
+    BackPACK's BatchGrad for convolutions. (U G^T is faster here than G U^T.)
+    """
+    u = _unfold(a, m)  # (B, C * K, L)
+    batch, groups, positions = len(a), m.groups, u.shape[-1]
+    u = u.reshape(batch * groups, -1, positions)  # a group's input channels are adjacent rows
+    g = g_out.reshape(batch * groups, -1, positions)  # and so are its output channels
+    return torch.bmm(u, g.transpose(1, 2)).reshape(batch, groups, u.shape[1], g.shape[1])
+
+
+def _unfold(a: torch.Tensor, m) -> torch.Tensor:
+    """im2col for convolution ``m`` (zero padding, any stride and dilation, 1-D or 2-D):
+    (B, C * prod(kernel), L) for input (B, C, *in), rows in the order of
+    ``weight.reshape(out_channels, -1)``'s columns and L the output positions."""
+    nd, k, s, d = a.dim() - 2, m.kernel_size, m.stride, m.dilation
+    if isinstance(m.padding, str):  # 'valid', or 'same' (stride 1): any odd padding on the right
+        total = [0 if m.padding == "valid" else d[j] * (k[j] - 1) for j in range(nd)]
+        pad = [(t // 2, t - t // 2) for t in total]
+    else:
+        pad = [(p, p) for p in m.padding]
+    if any(p for lr in pad for p in lr):
+        a = F.pad(a, [p for lr in reversed(pad) for p in lr])
+    for j in range(nd):  # the windows, as views: (B, C, *out, *span)
+        a = a.unfold(2 + j, d[j] * (k[j] - 1) + 1, s[j])
+    a = a[(..., *[slice(None, None, dj) for dj in d])]  # dilation: every d-th entry of a span
+    out = a.shape[2:2 + nd]
+    order = (0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (B, C, *kernel, *out)
+    return a.permute(order).reshape(len(a), -1, math.prod(out))
 
 
 def _vmap_sums(model, loss_fn, xb, yb, names: list[str], trainable: dict) -> dict[str, tuple]:
@@ -205,7 +330,7 @@ def gradient_moments(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torc
         others = [k for k in trainable if k not in by_identity]
         for i in range(0, len(X), chunk_size):
             xb, yb = X[i:i + chunk_size].to(device), y[i:i + chunk_size].to(device)
-            sums = _linear_sums(model, loss_fn, xb, yb, layers, trainable) if layers else {}
+            sums = _identity_sums(model, loss_fn, xb, yb, layers, trainable) if layers else {}
             sums.update(_vmap_sums(model, loss_fn, xb, yb, others, trainable) if others else {})
             for k, (g1, g2) in sums.items():
                 s1[k] += g1.to(acc)

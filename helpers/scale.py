@@ -204,9 +204,15 @@ class GradientSignalToNoise(Profile):
     batch_size: int                 # samples per SGD step
     checkpoints: tuple[int, ...]    # SGD steps at which GSNR and OSGR are measured (0: at init)
     early_steps: int                # checkpoints up to this step are "early training" (Pearson r)
+    osgr_checkpoints: tuple[int, ...]  # the checkpoints at which the OSGR is also measured
     osgr_n: int                     # n: samples in each train set D and test set D' of the OSGR
     osgr_pairs: int                 # M: pairs (D, D') averaged in one OSGR measurement
     osgr_lr: float                  # the "small learning rate" of the one-step measurement
+    seeds: tuple[int, ...]          # training seeds of every trajectory (init and batch order)
+    rise_window: int                # checkpoints after the minimum averaged by the sustained rise
+    own_sets: int                   # networks each trained on its own D of osgr_n samples ...
+    own_checkpoints: tuple[int, ...]  # ... with full-batch GD (lr as above), measured at these
+    own_test_sets: int              # ... on this many fresh D' each
     contrast_widths: tuple[int, ...]  # two-layer MLPs' widths (first layer trained/frozen)
     contrast_checkpoints: tuple[int, ...]  # their SGD steps (same lr and batch size as above)
     toy_n: int                      # toy regression y = x0 * x1 + noise: training samples ...
@@ -222,16 +228,20 @@ _GSNR_PROFILES = {
     "tiny": GradientSignalToNoise(
         scale="tiny", dataset="mnist1d", n_train=400, n_fresh=400, architecture="mlp",
         model_kwargs={"hidden": [64, 64]}, lr=0.05, batch_size=100,
-        checkpoints=(0, 10, 20, 40, 80), early_steps=40, osgr_n=50, osgr_pairs=10, osgr_lr=1e-4,
+        checkpoints=(0, 10, 20, 40, 80), early_steps=40, osgr_checkpoints=(0, 20, 40, 80),
+        osgr_n=50, osgr_pairs=10, osgr_lr=1e-4, seeds=(0, 1), rise_window=1, own_sets=4,
+        own_checkpoints=(0, 10, 40), own_test_sets=2,
         contrast_widths=(32, 256), contrast_checkpoints=(0, 10, 20, 40, 80),
         toy_n=200, toy_d=10, toy_noise=0.1, toy_lr=0.01, toy_checkpoints=(0, 50, 100, 200)),
     "small": GradientSignalToNoise(
         scale="small", dataset="mnist1d", n_train=4000, n_fresh=4000, architecture="mlp",
         model_kwargs={"hidden": [256, 256]}, lr=0.05, batch_size=128,
         checkpoints=(0, 10, 20, 40, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920, 2560, 3840,
-                     5120, 7680, 10240),  # 32 steps/epoch: up to epoch 320
+                     5120, 7680),  # 32 steps/epoch: up to epoch 240
         early_steps=640,  # 20 epochs: the fresh-sample loss is still within ~5% of the train loss
-        osgr_n=100, osgr_pairs=100, osgr_lr=1e-4,
+        osgr_checkpoints=(0, 20, 40, 80, 160, 320, 640, 1280, 2560, 3840, 5120, 7680),
+        osgr_n=100, osgr_pairs=100, osgr_lr=1e-4, seeds=(0, 1, 2), rise_window=3,
+        own_sets=16, own_checkpoints=(0, 10, 20, 40, 80, 160, 320, 640), own_test_sets=4,
         contrast_widths=(32, 256),
         contrast_checkpoints=(0, 10, 20, 40, 80, 120, 160, 240, 320, 640, 1280),
         toy_n=1000, toy_d=10, toy_noise=0.1, toy_lr=0.01,
@@ -240,7 +250,9 @@ _GSNR_PROFILES = {
         scale="paper", dataset="cifar10", n_train=10000, n_fresh=10000, architecture="convnet",
         model_kwargs={}, lr=0.01, batch_size=128,
         checkpoints=(0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240), early_steps=1280,
-        osgr_n=1000, osgr_pairs=50, osgr_lr=1e-4,
+        osgr_checkpoints=(0, 40, 160, 640, 1280, 2560, 5120, 10240),
+        osgr_n=1000, osgr_pairs=50, osgr_lr=1e-4, seeds=(0, 1, 2), rise_window=3,
+        own_sets=16, own_checkpoints=(0, 20, 40, 80, 160, 320, 640, 1280), own_test_sets=4,
         contrast_widths=(32, 512), contrast_checkpoints=(0, 20, 40, 80, 160, 320, 640, 1280, 2560),
         toy_n=10000, toy_d=10, toy_noise=0.1, toy_lr=0.001,
         toy_checkpoints=(0, 250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000)),
@@ -250,7 +262,8 @@ _GSNR_PROFILES = {
 # the paper's net on CIFAR-shaped noise, a few steps
 _GSNR_PROFILES["paper-smoke"] = replace(
     _GSNR_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=128, n_fresh=128,
-    checkpoints=(0, 1, 2, 4), early_steps=2, osgr_n=32, osgr_pairs=4,
+    checkpoints=(0, 1, 2, 4), early_steps=2, osgr_checkpoints=(0, 2, 4), osgr_n=32, osgr_pairs=4,
+    seeds=(0, 1), rise_window=1, own_sets=2, own_checkpoints=(0, 2), own_test_sets=2,
     contrast_checkpoints=(0, 2, 4), toy_n=256, toy_checkpoints=(0, 2, 4))
 
 

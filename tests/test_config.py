@@ -72,3 +72,20 @@ def test_table_of_contents_lists_existing_files_and_ci_runs_the_readme_command()
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
+
+
+# Chapters that meet DESIGN.md's "predict, then check" standard (issues 12 and 13); the others
+# are listed in their own issues and join this list when they do.
+PREDICT_CHAPTERS = ("01_randomization_tests", "02_normalized_loss", "03_gsnr")
+
+
+@pytest.mark.parametrize("chapter", PREDICT_CHAPTERS)
+def test_chapter_has_two_predict_then_check_prompts(chapter):
+    """Each prompt is a MyST admonition of class 'predict' that comes before a code cell (the
+    check), so the reader predicts before the run shows the answer."""
+    cells = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())["cells"]
+    prompts = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+               and ":class: predict" in "".join(c["source"])]
+    assert len(prompts) >= 2, f"{chapter}: {len(prompts)} predict prompts"
+    for i in prompts:
+        assert any(c["cell_type"] == "code" for c in cells[i + 1:]), f"{chapter}: prompt {i} is last"

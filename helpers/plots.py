@@ -26,8 +26,18 @@ def _finite(values, what: str) -> list[float]:
     return values
 
 
+def _check_history(history: History, what: str) -> None:
+    """A history that can be drawn: one with epochs, from a run that did not diverge."""
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a helpers.train.History, got {type(history).__name__}")
+    history.check_not_diverged(what)
+    if history.epochs == 0:
+        raise ValueError(f"refusing to plot {what}: its history has no epoch")
+
+
 def plot_accuracy(ax, history: History, label: str = "", color=None, test: bool = True) -> None:
-    """Train (solid) and test (dashed) accuracy per epoch, in percent."""
+    """Train (solid) and test (dashed) accuracy per epoch, in percent; refuses a diverged run."""
+    _check_history(history, label or "this run")
     epochs = range(1, history.epochs + 1)
     train = _finite(history.train_acc, f"train accuracy of {label or 'this run'}")
     ax.plot(epochs, [100 * a for a in train], color=color, label=f"{label} train".strip())
@@ -38,7 +48,10 @@ def plot_accuracy(ax, history: History, label: str = "", color=None, test: bool 
 
 
 def gap_figure(history: History, title: str, chance: float | None = None):
-    """Two panels for one run: accuracy (train vs test, gap shaded) and cross-entropy per epoch."""
+    """Two panels for one run: accuracy (train vs test, gap shaded) and cross-entropy per epoch.
+
+    Refuses (ValueError) a run that diverged or has no epoch: it has no curves to show."""
+    _check_history(history, repr(title))
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(7.5, 3.2))
     epochs = list(range(1, history.epochs + 1))
     train = [100 * a for a in _finite(history.train_acc, "train accuracy")]

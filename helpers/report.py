@@ -52,9 +52,17 @@ def choose(condition, if_true: str, if_false: str) -> str:
 
 
 def fmt_pct(x: float, digits: int = 1) -> str:
-    """A fraction as a percentage string; refuses NaN so that nothing is reported from it."""
+    """A fraction as a percentage string; refuses NaN so that nothing is reported from it.
+
+    A run that diverged records NaN accuracies for the epoch it diverged in
+    (``History.diverged_epoch``), so its accuracy is refused here too.
+    """
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise TypeError(f"x must be a number (a fraction), got {x!r} of type {type(x).__name__}")
     if not math.isfinite(x):
-        raise ValueError(f"cannot report a non-finite value ({x})")
+        raise ValueError(f"cannot report a non-finite value ({x}): a NaN accuracy is what a run "
+                         "that diverged records (History.diverged_epoch), or a measurement that "
+                         "failed; nothing is quoted from it")
     return f"{100 * x:.{digits}f}%"
 
 

@@ -13,6 +13,7 @@ import functools
 import importlib
 import json
 import math
+import numbers
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from . import settings
 from .data import KINDS, Dataset, load_dataset, randomize, random_crop
 from .models import ARCHITECTURES, build, num_parameters
-from .safety import batched_loss_and_accuracy, eval_mode, model_device
+from .safety import batched_loss_and_accuracy, check_model, check_xy, eval_mode, model_device
 
 STOP_REASONS = ("target_acc", "target_loss", "max_epochs", "diverged")
 
@@ -43,7 +44,13 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 @dataclass
 class History:
-    """What ``fit`` measured: one entry per epoch (after that epoch), plus how training ended."""
+    """What ``fit`` measured: one entry per epoch (after that epoch), plus how training ended.
+
+    A run that diverged keeps the epoch in which it did, as its last entry, marked by
+    ``diverged_epoch`` (1-based): its losses as evaluated (NaN or inf) and NaN accuracies and
+    metrics, since a model whose weights blew up has no accuracy worth quoting. The plotting
+    and reporting helpers refuse such a history, so it is never drawn or quoted as a result.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
@@ -54,6 +61,7 @@ class History:
     seconds: float = 0.0  # wall time of the whole fit, evaluation included
     metrics: dict[str, list[float]] = field(default_factory=dict)  # fit's epoch_metrics, per epoch
     per_example: dict[str, list] = field(default_factory=dict)  # one value per training example
+    diverged_epoch: int | None = None  # the epoch (1-based, the last entry) in which training diverged
 
     @property
     def epochs(self) -> int:
@@ -65,15 +73,48 @@ class History:
 
     @property
     def gap(self) -> float:
-        """Generalization gap at the end: train accuracy minus test accuracy."""
+        """Generalization gap at the end: train accuracy minus test accuracy (NaN if it diverged)."""
+        if not self.train_acc:
+            raise ValueError("the history has no epoch, so it has no gap")
         return self.train_acc[-1] - self.test_acc[-1]
 
+    def check_not_diverged(self, what: str = "this run") -> None:
+        """ValueError saying so if the run diverged: its numbers are not a result."""
+        if self.diverged:
+            at = f" in epoch {self.diverged_epoch}" if self.diverged_epoch else ""
+            raise ValueError(f"refusing to show {what}: training diverged{at} (the loss became NaN "
+                             f"or inf), so its curves and accuracies are not a result; rerun it "
+                             f"with a smaller lr or init_std")
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain, standard JSON: the NaN or inf of a diverged epoch as the strings 'nan', 'inf'."""
+        d = asdict(self)
+        for key in _CURVES:
+            d[key] = [_encode_float(v) for v in d[key]]
+        d["metrics"] = {k: [_encode_float(v) for v in vs] for k, vs in d["metrics"].items()}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
+        d = dict(d)
+        for key in _CURVES:
+            if key in d:
+                d[key] = [_decode_float(v) for v in d[key]]
+        if "metrics" in d:
+            d["metrics"] = {k: [_decode_float(v) for v in vs] for k, vs in d["metrics"].items()}
         return cls(**d)
+
+
+_CURVES = ("train_loss", "train_acc", "test_loss", "test_acc")
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _encode_float(v):
+    return str(v) if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _decode_float(v):
+    return _NON_FINITE[v] if isinstance(v, str) and v in _NON_FINITE else v
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> tuple[float, float]:
@@ -81,21 +122,66 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return batched_loss_and_accuracy(model, x, y, batch_size=batch_size)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, target_train_loss):
+    """Every argument of ``fit`` that can be checked before training, with errors that name it."""
+    check_model(model)
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be a helpers.data.Dataset, got {type(data).__name__}")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"model has no trainable parameters ({type(model).__name__}): "
+                         "there is nothing for fit to train")
+    for split in ("train", "test"):
+        try:
+            check_xy(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), name=f"x_{split}")
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"data.{err}") from None
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if not x.is_floating_point():
+            raise TypeError(f"data.x_{split} must be a floating-point tensor (float32), got "
+                            f"{x.dtype}: convert it with .float()")
+        if y.dtype != torch.int64 or y.ndim != 1:
+            raise TypeError(f"data.y_{split} must be a 1-D tensor of integer class labels "
+                            f"(torch.int64), got {y.dtype} of shape {tuple(y.shape)}")
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= data.num_classes:
+            raise ValueError(f"data.y_{split} holds labels from {low} to {high}, but data.num_classes "
+                             f"is {data.num_classes}: labels must lie in [0, {data.num_classes - 1}]")
     if hasattr(model, "check_input"):
         model.check_input(data.x_train, "data.x_train")
-    if not (isinstance(epochs, int) and epochs >= 1):
+    if isinstance(epochs, bool) or not (isinstance(epochs, int) and epochs >= 1):
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not _is_number(lr):
+        raise TypeError(f"lr must be a positive finite number, got {lr!r} of type {type(lr).__name__}")
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if not (isinstance(batch_size, int) and batch_size >= 1):
+    if isinstance(batch_size, bool) or not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if target_train_acc is not None and not 0.0 < target_train_acc <= 1.0:
+    if target_train_acc is not None and not (_is_number(target_train_acc) and 0.0 < target_train_acc <= 1.0):
         raise ValueError(f"target_train_acc must lie in (0, 1] or be None, got {target_train_acc!r}")
-    if target_train_loss is not None and not target_train_loss > 0:
+    if target_train_loss is not None and not (_is_number(target_train_loss) and target_train_loss > 0):
         raise ValueError(f"target_train_loss must be positive or None, got {target_train_loss!r}")
+
+
+def _check_outputs(model, data: Dataset, device) -> None:
+    """One forward pass on two training samples, in eval mode (no state changes): the model
+    must take data.x_train's samples and give one score per class for every label."""
+    xb = data.x_train[:2].to(device)
+    try:
+        with torch.no_grad(), eval_mode(model):
+            out = model(xb)
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise ValueError(f"model cannot take data.x_train's samples of shape {tuple(data.x_train.shape[1:])} "
+                         f"({type(err).__name__}: {err}); build it for data.input_shape") from err
+    classes = max(int(data.y_train.max()), int(data.y_test.max())) + 1
+    if not (isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[1] >= max(classes, 2)):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"model must give (batch, classes) scores with at least {max(classes, 2)} "
+                         f"classes for data's labels, got outputs of shape {shape}; build it with "
+                         f"num_classes=data.num_classes ({data.num_classes})")
 
 
 def _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn, stop_inside=None) -> tuple[int, bool]:
@@ -154,6 +240,7 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     device = pick_device(device)
     model.to(device)
+    _check_outputs(model, data, device)
     x, y = data.x_train.to(device), data.y_train.to(device)  # keep the data on the device
     opt = (torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
            if optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay))
@@ -233,25 +320,35 @@ def _fit_epochs(model, data, opt, x, y, g, *, epochs, lr, batch_size, stop, augm
         stop_inside = stop.inside_epoch(model, x, y, history)
         new_steps, finite = _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn, stop_inside)
         steps += new_steps
-        if finite:
-            for split, xs, ys in (("train", x, y), ("test", data.x_test, data.y_test)):
-                loss_value, acc = evaluate(model, xs, ys)
-                getattr(history, f"{split}_loss").append(loss_value)
-                getattr(history, f"{split}_acc").append(acc)
-            history.steps.append(steps)
+        for split, xs, ys in (("train", x, y), ("test", data.x_test, data.y_test)):
+            loss_value, acc = evaluate(model, xs, ys)
+            getattr(history, f"{split}_loss").append(loss_value)
+            getattr(history, f"{split}_acc").append(acc)
+        history.steps.append(steps)
+        reason = "diverged" if not finite else _stop_reason(history, stop)
+        if reason == "diverged":
+            _mark_diverged(history, epoch + 1, epoch_metrics)
+            warnings.warn(f"{desc}: training diverged during epoch {epoch + 1} (the loss became NaN or "
+                          f"inf); try a smaller lr (now {lr}) or init_std", RuntimeWarning)
+        else:
             for name, measure in (epoch_metrics or {}).items():
                 history.metrics.setdefault(name, []).append(float(measure(model)))
             bar.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
-        reason = "diverged" if not finite else _stop_reason(history, stop)
-        if reason == "diverged":
-            warnings.warn(f"{desc}: training diverged during epoch {epoch + 1} (the loss became NaN or "
-                          f"inf); try a smaller lr (now {lr}) or init_std", RuntimeWarning)
         if reason is not None:
             history.stop_reason = reason
             break
     bar.close()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _mark_diverged(history: History, epoch: int, epoch_metrics) -> None:
+    """The last entry is the epoch that diverged: NaN accuracies and metrics (argmax of NaN
+    logits gives about chance, a number that must not pass for a result)."""
+    history.train_acc[-1] = history.test_acc[-1] = math.nan
+    for name in epoch_metrics or {}:
+        history.metrics.setdefault(name, []).append(math.nan)
+    history.diverged_epoch = epoch
 
 
 # Measures a run can record after every epoch (``RunSpec.track``): name -> "module:function".

@@ -1,6 +1,7 @@
 """Models, the fit loop and the run layer: init, seeds, shape checks, stopping rules, divergence."""
 import dataclasses
 import json
+import math
 import warnings
 
 import pytest
@@ -224,3 +225,102 @@ def test_first_correct_epoch_records_when_each_example_is_learned():
     # the last epoch's model gets every example right, and nothing was learned before epoch 1
     assert first.max() <= run.history.epochs and first.min() >= 1
     assert train.RunRecord.from_dict(json.loads(json.dumps(run.record().to_dict()))).history == run.history
+
+
+# --- issue 18: every bad input of fit refused before training, a diverged epoch kept ------------
+
+def _with(d, **changes):
+    return dataclasses.replace(d, **changes)
+
+
+def _fit(model, d, **kwargs):
+    return train.fit(model, d, **{"epochs": 2, "lr": 0.1, "progress": False, "device": "cpu", **kwargs})
+
+
+def _plain(width=5, classes=2):
+    return torch.nn.Sequential(torch.nn.Linear(width, 8), torch.nn.ReLU(), torch.nn.Linear(8, classes))
+
+
+def _bad_fit_cases():
+    d = _separable()
+    nan_test, nan_train = d.x_test.clone(), d.x_train.clone()
+    nan_test[3, 1] = nan_train[0, 0] = float("nan")
+    wide = torch.randn(100, 7)
+    return {
+        "nan in the test inputs": (_plain(), _with(d, x_test=nan_test), {}, ValueError,
+                                   r"^data\.x_test contains NaN or inf"),
+        "nan in the training inputs": (_plain(), _with(d, x_train=nan_train), {}, ValueError,
+                                       r"^data\.x_train contains NaN or inf"),
+        "wrong input width": (_plain(width=7), d, {}, ValueError,
+                              r"model cannot take data\.x_train's samples of shape \(5,\)"),
+        "too few outputs": (_plain(classes=1), d, {}, ValueError,
+                            r"at least 2 classes.*num_classes=data\.num_classes \(2\)"),
+        "float labels": (_plain(), _with(d, y_train=d.y_train.float()), {}, TypeError,
+                         r"^data\.y_train must be a 1-D tensor of integer class labels.*float32"),
+        "integer inputs": (_plain(), _with(d, x_train=d.x_train.long()), {}, TypeError,
+                           r"^data\.x_train must be a floating-point tensor.*int64"),
+        "labels >= classes": (_plain(), _with(d, y_train=d.y_train + 1), {}, ValueError,
+                              r"^data\.y_train holds labels from 1 to 2, but data\.num_classes is 2"),
+        "x and y of different lengths": (_plain(), _with(d, y_train=d.y_train[:50]), {}, ValueError,
+                                         r"^data\.x_train and y_train must hold the same number"),
+        "no parameters": (torch.nn.Flatten(), d, {}, ValueError, r"^model has no trainable parameters"),
+        "empty test set": (_plain(), _with(d, x_test=d.x_test[:0], y_test=d.y_test[:0]), {}, ValueError,
+                           r"^data\.x_test must hold at least 1 sample, got 0"),
+        "empty train set": (_plain(), _with(d, x_train=d.x_train[:0], y_train=d.y_train[:0]), {},
+                            ValueError, r"^data\.x_train must hold at least 1 sample, got 0"),
+        "lr as a string": (_plain(), d, {"lr": "0.1"}, TypeError,
+                           r"^lr must be a positive finite number, got '0\.1' of type str"),
+        "not a model": ("mlp", d, {}, TypeError, r"^model must be a torch\.nn\.Module, got str"),
+        "wide inputs, plain model": (_plain(), _with(d, x_train=wide), {}, ValueError,
+                                     r"model cannot take data\.x_train's samples of shape \(7,\)"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_fit_cases()))
+def test_fit_refuses_bad_inputs_before_training(case):
+    model, d, kwargs, error, match = _bad_fit_cases()[case]
+    before = [p.clone() for p in model.parameters()] if isinstance(model, torch.nn.Module) else []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "diverged" warning: refused before any step
+        with pytest.raises(error, match=match):
+            _fit(model, d, **kwargs)
+    if before:
+        assert all(torch.equal(p, q) for p, q in zip(before, model.parameters()))  # nothing trained
+
+
+def test_divergence_keeps_the_epoch_it_happened_in_marked():
+    d = _separable()
+    with pytest.warns(RuntimeWarning, match="diverged during epoch 1"):
+        h = train.fit(models.mlp(5, num_classes=2, init_std=1.0), d, epochs=50, lr=1e6, batch_size=10,
+                      progress=False, device="cpu", epoch_metrics={"one": lambda m: 1.0})
+    assert h.diverged and h.diverged_epoch == 1 == h.epochs == len(h.test_loss) == len(h.steps)
+    assert not math.isfinite(h.train_loss[-1])  # the loss as evaluated: NaN or inf
+    assert math.isnan(h.train_acc[-1]) and math.isnan(h.test_acc[-1]) and math.isnan(h.gap)
+    assert h.metrics["one"] == [math.nan] or math.isnan(h.metrics["one"][-1])  # not measured on it
+    from helpers import plots
+    with pytest.raises(ValueError, match="training diverged in epoch 1"):  # was an IndexError
+        plots.gap_figure(h, "diverged in epoch 1")
+    back = train.History.from_dict(json.loads(json.dumps(h.to_dict(), allow_nan=False)))
+    assert back.diverged_epoch == 1 and math.isnan(back.test_acc[-1])  # standard JSON round trip
+
+
+def test_a_diverged_run_is_never_drawn_or_quoted():
+    from helpers import plots, report
+    import matplotlib.pyplot as plt
+    h = train.History(train_loss=[0.7, 0.5, math.inf], train_acc=[0.6, 0.7, math.nan],
+                      test_loss=[0.7, 0.6, math.nan], test_acc=[0.55, 0.6, math.nan], steps=[5, 10, 15],
+                      stop_reason="diverged", diverged_epoch=3)
+    with pytest.raises(ValueError, match="training diverged in epoch 3"):
+        plots.gap_figure(h, "lr 1e4")
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="refusing to show lr 1e4: training diverged in epoch 3"):
+        plots.plot_accuracy(ax, h, label="lr 1e4")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="a run that diverged"):
+        report.fmt_pct(h.test_acc[-1])
+    old = train.History(train_loss=[0.7], train_acc=[0.6], test_loss=[0.7], test_acc=[0.5],
+                        steps=[5], stop_reason="diverged")  # as cached before the epoch was kept
+    with pytest.raises(ValueError, match="training diverged"):
+        plots.gap_figure(old, "old entry")
+    with pytest.raises(ValueError, match="its history has no epoch"):
+        plots.gap_figure(train.History(), "nothing")

@@ -1,16 +1,21 @@
 """Run a grid of experiments with an on-disk cache.
 
 Each point's result is written atomically (a temporary file, then ``os.replace``), so a sweep
-that is killed loses at most the point it was computing and resumes where it stopped. An entry
-that cannot be read back, or that belongs to another point, is recomputed with a warning.
+that is killed loses at most the point it was computing and resumes where it stopped; the
+temporary files a killed write leaves behind are removed by the next run. An entry that cannot
+be read back (torn, unreadable, a directory, no result, another point's) is recomputed with a
+warning. Points and results must be finite JSON, checked before anything is computed or written.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib
 import json
+import math
 import os
-import tempfile
+import secrets
+import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Callable, Iterable
@@ -59,17 +64,130 @@ def point_key(point, version: str = "", function: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+_TMP_SUFFIX = ".tmp"
+STALE_SECONDS = 600  # a temporary file of no known live writer, untouched this long, is stale
+
+
 def _write_atomic(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``payload`` as JSON through a temporary file in the same folder, then ``os.replace``.
+
+    The file is created with mode 0666 less the umask, like any file the user writes (not
+    mkstemp's 0600), so a cache copied to another user or machine can be read there. The
+    temporary file's name holds the writer's pid, so the next run can tell a stale one.
+    """
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(payload, f)
+            json.dump(payload, f, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())
+        if path.is_dir() and not path.is_symlink():  # a damaged entry: a directory in its place
+            shutil.rmtree(path)
         os.replace(tmp, path)  # atomic on POSIX and Windows: readers see the old file or the new
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """Whether the process named in a temporary file's name may still be writing it."""
+    parts = tmp.name.split(".")
+    pid = parts[-3] if len(parts) >= 4 else ""
+    if not pid.isdigit():
+        return False  # an older name (mkstemp's): judged by its age alone
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to another user
+        return True
+    return True
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove the temporary files of killed writes: no live writer here, or untouched for long."""
+    now = time.time()
+    for tmp in folder.glob(f".*{_TMP_SUFFIX}"):
+        try:
+            if not _writer_alive(tmp) or now - tmp.stat().st_mtime > STALE_SECONDS:
+                tmp.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove: it does no harm
+
+
+def _check_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and check, before anything is computed, that the sweep can
+    list, write and read back its entries there."""
+    hint = ("point the environment variable BOOK_CACHE at a folder you can write (or pass "
+            "run_sweep directory=...)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "w") as f:
+                f.write("{}")
+            probe.read_text()
+        finally:
+            probe.unlink(missing_ok=True)
+        os.listdir(folder)
+    except OSError as err:
+        raise PermissionError(f"the sweep cache folder {folder} cannot be written or read "
+                              f"({type(err).__name__}: {err.strerror or err}): {hint}") from err
+
+
+def _json_fault(value, path: str) -> tuple[type, str] | None:
+    """The first part of ``value`` that is not finite JSON, as (error type, description), or None.
+
+    JSON here is None, bool, int, finite float, str, lists, tuples and dicts with str or int
+    keys, and objects with ``to_dict`` (checked through it). ``path`` names ``value``.
+    """
+    where = f"field {path!r}" if path else "the value"
+    if value is None or isinstance(value, (bool, int, str)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (ValueError, f"{where} is {value} (not finite)")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            fault = _json_fault(item, f"{path}[{i}]")
+            if fault:
+                return fault
+        return None
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if isinstance(k, bool) or not isinstance(k, (str, int)):
+                return TypeError, f"{where} has a key {k!r} of type {type(k).__name__}"
+            fault = _json_fault(item, f"{path}.{k}" if path else str(k))
+            if fault:
+                return fault
+        return None
+    if hasattr(value, "to_dict"):
+        return _json_fault(value.to_dict(), path)
+    return TypeError, f"{where} is a {type(value).__module__}.{type(value).__name__} ({value!r:.60})"
+
+
+_JSON_TYPES = ("None, bool, int, finite float, str, and lists and dicts of them (numpy scalars: "
+               "float(x) or int(x); tensors and arrays: .tolist(); sets: sorted(s))")
+
+
+def _check_point(point, i: int) -> None:
+    fault = _json_fault(point, "")
+    if fault:
+        error, what = fault
+        raise error(f"points[{i}]: {what}, which the sweep cache cannot store; a point may hold "
+                    f"{_JSON_TYPES}, or specs with to_dict")
+
+
+def _check_result(result, point, i: int, function: str) -> None:
+    fault = (TypeError, "the result is None") if result is None else _json_fault(result, "")
+    if fault:
+        error, what = fault
+        raise error(f"{function} returned a result for points[{i}] ({as_json(point)!r:.200}) that "
+                    f"the sweep cache cannot store: {what}; return {_JSON_TYPES}, or an object "
+                    "with to_dict (NaN or inf: say in the result why the value is missing)")
 
 
 def _result_type(name: str):
@@ -92,19 +210,30 @@ def _payload(point, result) -> dict:
     return payload
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"the entry holds the non-standard JSON constant {name}")
+
+
 def _read(path: Path, point):
     """The cached result for ``point``, or None when there is none or it is damaged."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     try:
-        payload = json.loads(path.read_text())
+        if path.is_dir():
+            raise ValueError("a directory stands where the entry should be")
+        payload = json.loads(path.read_text(), parse_constant=_refuse_constant)
+        if not isinstance(payload, dict):
+            raise ValueError(f"the entry is a JSON {type(payload).__name__}, not an object")
         if payload["point"] != as_json(point):
             raise ValueError("the entry belongs to another point")
+        if payload["result"] is None:
+            raise ValueError("the entry has no result")
         if "result_type" in payload:
             return _result_type(payload["result_type"]).from_dict(payload["result"])
         return payload["result"]
-    except (ValueError, KeyError, TypeError, AttributeError, ImportError) as err:
-        warnings.warn(f"damaged sweep cache entry {path} ({err}); recomputing it", RuntimeWarning)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ImportError) as err:
+        warnings.warn(f"damaged sweep cache entry {path} ({type(err).__name__}: {err}); "
+                      "recomputing it", RuntimeWarning)
         return None
 
 
@@ -142,7 +271,10 @@ def run_sweep(fn: Callable, points: Iterable, name: str, version: str = "",
     (such as ``train.RunRecord``), which comes back from the cache as the same type; and it must
     be deterministic given the point (pass a seed in the point). The cache key is the point,
     the function's module and name, the package version and ``version``: bump ``version`` when
-    ``fn`` changes in a way that invalidates old results. A function defined in a notebook must
+    ``fn`` changes in a way that invalidates old results. Points and results must be finite
+    JSON: a set, a tensor, a numpy scalar or a NaN in a point is refused before anything is
+    computed, and such a result (or None) raises an error naming its point instead of being
+    written (the other points are computed and cached first). A function defined in a notebook must
     be given a ``version`` (the cache cannot see its code otherwise). ``name`` is the sweep's
     folder in the cache; ``progress=None`` follows ``settings.progress()``.
 
@@ -152,6 +284,7 @@ def run_sweep(fn: Callable, points: Iterable, name: str, version: str = "",
     arrives, so an interrupted parallel sweep keeps every finished point. Inside
     ``joblib.parallel_config(backend="dask")`` the same call runs on a Dask cluster (Ray
     likewise), with no other change: workers need only the package, not the cache folder.
+    A cache folder that cannot be written or read is refused before any point is computed.
     """
     points = list(points)
     _check_function(fn, version)
@@ -161,10 +294,12 @@ def run_sweep(fn: Callable, points: Iterable, name: str, version: str = "",
         if not (isinstance(point, dict) or hasattr(point, "to_dict")):
             raise TypeError(f"points[{i}] must be a dict of keyword arguments or a spec with to_dict, "
                             f"got {type(point).__name__}")
-    if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        _check_point(point, i)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}")
     folder = Path(directory) if directory is not None else cache_dir() / name
-    folder.mkdir(parents=True, exist_ok=True)
+    _check_folder(folder)
+    _remove_stale_temporaries(folder)
     function = function_name(fn)
     paths = [folder / f"{point_key(point, version, function)}.json" for point in points]
     results = [_read(path, point) for path, point in zip(paths, points)]
@@ -179,11 +314,20 @@ def run_sweep(fn: Callable, points: Iterable, name: str, version: str = "",
 
         done = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(_call)(fn, points[i], i, threads) for i in missing)
+    refused = []
     for i, result in done:
+        try:
+            _check_result(result, points[i], i, function)
+        except (TypeError, ValueError) as err:
+            refused.append(err)  # the other points are still computed and cached
+            continue
         payload = _payload(points[i], result)
         _write_atomic(paths[i], payload)
         # a plain result as it will come back from the cache, so the first run and the next agree
         results[i] = result if "result_type" in payload else payload["result"]
         bar.update()
     bar.close()
+    if refused:
+        more = f" (and {len(refused) - 1} more point(s) like it)" if len(refused) > 1 else ""
+        raise type(refused[0])(f"{refused[0]}{more}") from refused[0]
     return results

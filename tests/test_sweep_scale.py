@@ -213,3 +213,117 @@ def test_plain_results_come_back_the_same_from_the_cache(tmp_path):
     tupled = sweep.run_sweep(lambda x: {"pair": (x, x)}, [{"x": 3}], name="t", directory=tmp_path,
                              version="1")
     assert tupled == [{"pair": [3, 3]}]  # as JSON has it, on the first run as on the next
+
+
+# --- issue 18: points and results checked as finite JSON, cache faults --------------------------
+
+def returns(x):
+    import math as _math
+    import numpy as _np
+    import torch as _torch
+    calls.append(x)
+    return {"ok": {"y": x}, "nan": {"y": _math.nan}, "tensor": {"y": _torch.tensor(1.0)},
+            "none": None, "float32": {"y": _np.float32(1.0)}}[x]
+
+
+@pytest.mark.parametrize("value,error,match", [
+    ({1, 2}, TypeError, r"points\[1\]: field 'x' is a builtins\.set"),
+    (__import__("torch").tensor([1.0]), TypeError, r"points\[1\]: field 'x' is a torch\.Tensor"),
+    (__import__("numpy").float32(0.5), TypeError, r"points\[1\]: field 'x' is a numpy\.float32"),
+    ({"inner": [1, float("nan")]}, ValueError, r"points\[1\]: field 'x\.inner\[1\]' is nan"),
+])
+def test_a_point_that_is_not_json_is_refused_before_computing(tmp_path, value, error, match):
+    calls.clear()
+    with pytest.raises(error, match=match):
+        sweep.run_sweep(square, [{"x": 1}, {"x": value}], name="bad", directory=tmp_path)
+    assert calls == [] and not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.parametrize("kind,error,match", [
+    ("nan", ValueError, r"returned a result for points\[1\].*field 'y' is nan"),
+    ("tensor", TypeError, r"returned a result for points\[1\].*field 'y' is a torch\.Tensor"),
+    ("float32", TypeError, r"returned a result for points\[1\].*numpy\.float32"),
+    ("none", TypeError, r"returned a result for points\[1\].*the result is None"),
+])
+def test_a_result_that_is_not_finite_json_names_its_point_and_is_not_written(tmp_path, kind, error, match):
+    calls.clear()
+    with pytest.raises(error, match=match):
+        sweep.run_sweep(returns, [{"x": "ok"}, {"x": kind}], name="bad", directory=tmp_path)
+    entries = list(tmp_path.glob("*.json"))
+    assert len(entries) == 1 and json.loads(entries[0].read_text())["result"] == {"y": "ok"}
+
+
+def test_entries_are_readable_by_group_and_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        sweep.run_sweep(square, [{"x": 1}], name="sq", directory=tmp_path)
+    finally:
+        os.umask(old)
+    (entry,) = tmp_path.glob("*.json")
+    assert entry.stat().st_mode & 0o777 == 0o644  # as any file the user writes, not mkstemp's 0600
+
+
+def test_stale_temporary_files_are_removed_on_the_next_run(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # a pid no longer alive
+    killed = tmp_path / f".{key({'x': 1})}.json.{dead}.abcd1234.tmp"
+    killed.write_text('{"point": {"x": 1}, "res')
+    old_style = tmp_path / f".{key({'x': 2})}.json.k3j2h1.tmp"  # mkstemp's name, from long ago
+    old_style.write_text("{")
+    os.utime(old_style, (time.time() - 3600, time.time() - 3600))
+    live = tmp_path / f".{key({'x': 3})}.json.{os.getpid()}.ffff0000.tmp"  # being written now
+    live.write_text("{")
+    sweep.run_sweep(square, [{"x": 1}], name="sq", directory=tmp_path)
+    assert not killed.exists() and not old_style.exists() and live.exists()
+
+
+@pytest.mark.parametrize("damage", ["directory", "null result", "nan", "unreadable"])
+def test_every_damaged_entry_is_recomputed_with_a_warning(tmp_path, monkeypatch, damage):
+    calls.clear()
+    sweep.run_sweep(square, [{"x": 1}], name="sq", directory=tmp_path)
+    victim = tmp_path / f"{key({'x': 1})}.json"
+    if damage == "directory":
+        victim.unlink()
+        (victim / "inside").mkdir(parents=True)
+    elif damage == "null result":
+        victim.write_text(json.dumps({"point": {"x": 1}, "result": None}))
+    elif damage == "list":
+        victim.write_text("[1, 2]")
+    elif damage == "nan":
+        victim.write_text('{"point": {"x": 1}, "result": {"y": NaN}}')
+    else:  # another user's 0600 entry: reading it raises PermissionError (root reads anything)
+        real = type(victim).read_text
+
+        def read_text(self, *args, **kwargs):
+            if self == victim:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(type(victim), "read_text", read_text)
+    calls.clear()
+    with pytest.warns(RuntimeWarning, match="damaged sweep cache entry"):
+        assert sweep.run_sweep(square, [{"x": 1}], name="sq", directory=tmp_path) == [{"y": 1, "seed": 0}]
+    assert calls == [1] and victim.is_file()
+    monkeypatch.undo()
+    assert json.loads(victim.read_text())["result"] == {"y": 1, "seed": 0}
+
+
+def test_a_cache_folder_that_cannot_be_written_is_refused_before_training(tmp_path, monkeypatch):
+    calls.clear()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(PermissionError, match=r"a-file/sq cannot be written or read.*BOOK_CACHE"):
+        sweep.run_sweep(square, [{"x": 1}], name="sq", directory=blocker / "sq")
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):  # a read-only folder (chmod does not stop root)
+        if str(path).startswith(str(read_only)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(PermissionError, match=r"read-only cannot be written or read.*BOOK_CACHE"):
+        sweep.run_sweep(square, [{"x": 1}], name="sq", directory=read_only)
+    assert calls == []  # nothing trained first

@@ -73,3 +73,50 @@ def test_a_perfect_measure_has_the_interval_one_to_one():
         assert (est.value, est.low, est.high) == (1.0, 1.0, 1.0)
     reversed_ = rank.rank_measures(table, {"measure": -1}, "gap", ["a", "b", "c"], n_boot=100)
     assert (reversed_[["value", "low", "high"]].to_numpy() == -1.0).all()
+
+
+# --- issue 18: nothing undefined comes back as NaN or as a confident 0 ---------------------------
+
+def _grid():
+    rows = [{"width": w, "depth": d} for w, d in itertools.product([1, 2, 3], [1, 2])]
+    table = pd.DataFrame(rows)
+    table["gap"] = table["width"] + 10 * table["depth"]
+    table["measure"] = table["width"] - 10 * table["depth"]
+    table["flat"] = 1.0
+    return table
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda t: rank.kendall_tau(t["flat"], t["gap"], variant="b"), ValueError, "^measure is constant"),
+    (lambda t: rank.kendall_tau(t["flat"], t["gap"]), ValueError, "^measure is constant"),
+    (lambda t: rank.kendall_tau(t["measure"], t["flat"]), ValueError, "^gap is constant"),
+    (lambda t: rank.kendall_tau_ci(t["flat"], t["gap"], n_boot=10), ValueError, "^measure is constant"),
+    (lambda t: rank.granulated_tau(t, "flat", "gap", ["width", "depth"], n_boot=10), ValueError,
+     "^column 'flat' is constant"),
+    (lambda t: rank.rank_measures(t, {"measure": 1}, "flat", ["width"], n_boot=10), ValueError,
+     "^column 'flat' is constant"),
+    (lambda t: rank.kendall_tau_ci(t["measure"], t["gap"], n_boot=0), ValueError,
+     "^n_boot must be a positive integer.*got 0"),
+    (lambda t: rank.granulated_tau(t, "measure", "gap", ["width"], n_boot=0), ValueError,
+     "^n_boot must be a positive integer"),
+    (lambda t: rank.rank_measures(t, {"measure": 1}, "gap", ["width"], n_boot=0), ValueError,
+     "^n_boot must be a positive integer"),
+    (lambda t: rank.kendall_tau(["a", "b", "c"], [1, 2, 3]), TypeError,
+     "^measure must hold numbers, got values of dtype <U1 such as np.str_\\('a'\\)"),
+    (lambda t: rank.kendall_tau([1, 2, 3], ["x", "y", "z"]), TypeError, "^gap must hold numbers"),
+])
+def test_undefined_statistics_are_refused(call, error, match):
+    with pytest.raises(error, match=match):
+        call(_grid())
+
+
+def test_granulated_tau_needs_a_group_in_which_one_hyperparameter_varies_alone():
+    # width and depth change together: no two models differ in only one of them
+    table = pd.DataFrame({"width": [1, 2, 3], "depth": [1, 2, 3], "gap": [0.1, 0.3, 0.2],
+                          "measure": [1.0, 3.0, 2.0]})
+    with pytest.raises(ValueError, match=r"no group of models varies only in \['width', 'depth'\]"):
+        rank.granulated_tau(table, "measure", "gap", ["width", "depth"], n_boot=10)
+    with pytest.raises(ValueError, match="no group of models varies in only one of"):
+        rank.rank_measures(table, {"measure": 1}, "gap", ["width", "depth"], n_boot=10)
+    tau_only = rank.rank_measures(table, {"measure": 1}, "gap", [], n_boot=10)  # what it suggests
+    assert list(tau_only.statistic) == ["tau"] and tau_only.value[0] == pytest.approx(1.0)

@@ -28,7 +28,11 @@ class Estimate:
 
 
 def _as_vector(x, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
+    raw = np.asarray(x)
+    if raw.dtype.kind not in "biuf":
+        example = f" such as {raw.flat[0]!r}" if raw.size else ""
+        raise TypeError(f"{name} must hold numbers, got values of dtype {raw.dtype}{example}")
+    x = raw.astype(float)
     if x.ndim != 1 or len(x) < 2:
         raise ValueError(f"{name} must be a 1-D sequence of at least 2 values, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
@@ -36,25 +40,41 @@ def _as_vector(x, name: str) -> np.ndarray:
     return x
 
 
+def _check_varies(x: np.ndarray, name: str) -> None:
+    """ValueError unless ``x`` takes at least two values: a constant orders no pair of models."""
+    if np.all(x == x[0]):
+        raise ValueError(f"{name} is constant (all {len(x)} values are {x[0]:g}): it orders no pair "
+                         "of models, so Kendall's tau is undefined (it would read 0, with the "
+                         "interval [0, 0]); leave it out of the ranking")
+
+
+def _check_n_boot(n_boot) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer (bootstrap resamples), got {n_boot!r}")
+
+
 def kendall_tau(measure, gap, variant: str = "a") -> float:
     """Kendall's tau between a measure and the gap over models (Jiang et al. 2020, Eq. 2).
 
     ``variant='a'`` is the paper's definition: tied pairs count as 0 and the sum is divided by
     all |T|(|T|-1) ordered pairs. ``variant='b'`` divides by the untied pairs instead (the
-    tie-corrected tau-b, as ``scipy.stats.kendalltau``); without ties the two agree.
+    tie-corrected tau-b, as ``scipy.stats.kendalltau``); without ties the two agree. A constant
+    measure or gap orders no pair, so tau is undefined: ValueError (rather than 0 or NaN).
     """
+    if variant not in ("a", "b"):
+        raise ValueError(f"variant must be 'a' or 'b', got {variant!r}")
     mu, g = _as_vector(measure, "measure"), _as_vector(gap, "gap")
     if len(mu) != len(g):
         raise ValueError(f"measure and gap must have the same length, got {len(mu)} and {len(g)}")
-    if variant not in ("a", "b"):
-        raise ValueError(f"variant must be 'a' or 'b', got {variant!r}")
+    _check_varies(mu, "measure")
+    _check_varies(g, "gap")
     s_mu = np.sign(mu[:, None] - mu[None, :])  # (n, n) pairwise orderings
     s_g = np.sign(g[:, None] - g[None, :])
     concordance = (s_mu * s_g).sum()
     if variant == "a":
         return float(concordance / (len(mu) * (len(mu) - 1)))
-    denominator = np.sqrt(np.abs(s_mu).sum() * np.abs(s_g).sum())
-    return float(concordance / denominator) if denominator > 0 else float("nan")
+    denominator = np.sqrt(np.abs(s_mu).sum() * np.abs(s_g).sum())  # > 0: neither is constant
+    return float(concordance / denominator)
 
 
 def granulated_tau(table: pd.DataFrame, measure: str, gap: str, hyperparameters, n_boot: int = 200,
@@ -65,7 +85,19 @@ def granulated_tau(table: pd.DataFrame, measure: str, gap: str, hyperparameters,
     every other hyperparameter (and differ in i). The bootstrap resamples models with
     replacement and recomputes everything on the resample (pairs of a model with its own copy
     left out, see the module's docstring). ``rank_measures`` does this for many measures at once.
+    A hyperparameter that varies alone in no group has no psi: ValueError naming it.
     """
+    _check_n_boot(n_boot)
+    hyperparameters = list(hyperparameters)
+    missing = {gap, measure, *hyperparameters} - set(table.columns)
+    if missing:
+        raise ValueError(f"table has no column(s) {sorted(missing)}")
+    codes = _codes(table, hyperparameters)
+    lonely = [h for i, h in enumerate(hyperparameters) if not _has_group(codes, i)]
+    if lonely:
+        raise ValueError(f"no group of models varies only in {lonely} (models that agree on every "
+                         f"other hyperparameter and differ in it), so psi is undefined there; "
+                         f"pass hyperparameters without them")
     rows = rank_measures(table, {measure: 1}, gap, hyperparameters, n_boot, level, seed)
     return {r.statistic: Estimate(r.value, r.low, r.high, level, n_boot)
             for r in rows.itertuples() if r.statistic != "tau"}
@@ -84,6 +116,7 @@ def kendall_tau_ci(measure, gap, n_boot: int = 1000, level: float = 0.95, seed: 
 
     Pairs of a model with its own copy in a resample are left out (see the module's docstring).
     """
+    _check_n_boot(n_boot)
     mu, g = _as_vector(measure, "measure"), _as_vector(gap, "gap")
     if len(mu) != len(g):
         raise ValueError(f"measure and gap must have the same length, got {len(mu)} and {len(g)}")
@@ -98,6 +131,19 @@ def _codes(table: pd.DataFrame, hyperparameters: list[str]) -> np.ndarray:
     if not hyperparameters:
         return np.zeros((len(table), 0), int)
     return np.column_stack([pd.factorize(table[h], sort=True)[0] for h in hyperparameters])
+
+
+def _groups(codes: np.ndarray, h: int) -> np.ndarray:
+    """(n,) group ids: models with the same values of every hyperparameter but the h-th."""
+    others = np.delete(codes, h, axis=1)
+    return (np.unique(others, axis=0, return_inverse=True)[1].ravel() if others.shape[1]
+            else np.zeros(len(codes), int))
+
+
+def _has_group(codes: np.ndarray, h: int) -> bool:
+    """Whether some group of models agrees on every hyperparameter but the h-th and differs in it."""
+    group = _groups(codes, h)
+    return any(len(np.unique(codes[group == gid, h])) > 1 for gid in np.unique(group))
 
 
 def _bootstrap(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -124,9 +170,7 @@ def _statistics(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray, origin
     if distinct.any():
         out[:, 0] = concord.sum((0, 1)) / distinct.sum()
     for h in range(codes.shape[1]):
-        others = np.delete(codes, h, axis=1)
-        group = (np.unique(others, axis=0, return_inverse=True)[1].ravel() if others.shape[1]
-                 else np.zeros(n, int))
+        group = _groups(codes, h)
         taus = []
         for gid in np.unique(group):
             idx = np.flatnonzero(group == gid)
@@ -152,7 +196,13 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
     same resamples (pairs of a model with its own copy left out), so with the same ``seed`` the
     intervals equal ``kendall_tau_ci``'s and ``granulated_tau``'s. Returns one row per (measure, statistic) with ``value``, ``low``,
     ``high``; statistic is 'tau', a hyperparameter's name (its psi) or 'Psi'.
+
+    A constant measure or gap is refused (ValueError naming its column), as is a set of
+    hyperparameters none of which varies alone in any group of models; one that does not, among
+    others that do, has psi NaN (no group to average over) and is left out of Psi. With no
+    hyperparameters, only tau is returned.
     """
+    _check_n_boot(n_boot)
     hyperparameters = list(hyperparameters)
     names = list(signs)
     missing = {gap, *names, *hyperparameters} - set(table.columns)
@@ -162,12 +212,19 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
         raise ValueError(f"signs must be +1 or -1, got {signs}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    if not names:
+        raise ValueError("signs must name at least one measure column, got {}")
     measures = np.column_stack([_as_vector(table[m], m) * signs[m] for m in names])
     g = _as_vector(table[gap], gap)
+    for j, m in enumerate([*names, gap]):
+        _check_varies(measures[:, j] if j < len(names) else g, f"column {m!r}")
     codes = _codes(table, hyperparameters)
+    if hyperparameters and not any(_has_group(codes, i) for i in range(len(hyperparameters))):
+        raise ValueError(f"no group of models varies in only one of {hyperparameters}, so no psi "
+                         "and no Psi can be computed; rank with hyperparameters=[] for tau alone")
     point = _statistics(measures, g, codes)
     boots = _bootstrap(measures, g, codes, n_boot, seed)
-    statistics = ["tau", *hyperparameters, "Psi"]
+    statistics = ["tau", *hyperparameters, "Psi"] if hyperparameters else ["tau"]  # no Psi of nothing
     rows = []
     for i, m in enumerate(names):
         for j, stat in enumerate(statistics):

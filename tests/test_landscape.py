@@ -142,6 +142,98 @@ def test_top_eigenvalue_and_trace_of_linear_regression_match_2XtX_over_n():
     assert abs(est.trace - torch.trace(H).item()) < 4 * est.std_error  # unbiased, within 4 SE
 
 
+CROWDED_TOP = (3.0, 2.95, 2.9, 2.85)  # then 96 eigenvalues evenly from 2.5 down to 0.1
+
+
+def crowded_quadratic(n=400, seed=0):
+    """MSE linear regression whose Hessian 2 X^T X / n has the eigenvalues CROWDED_TOP, then
+    2.5 ... 0.1: X = sqrt(n / 2) U diag(sqrt(eig)) V^T with U, V random orthonormal."""
+    g = torch.Generator().manual_seed(seed)
+    eig = torch.cat([torch.tensor(CROWDED_TOP), torch.linspace(2.5, 0.1, 96)]).double()
+    d = len(eig)
+    U = torch.linalg.qr(torch.randn(n, d, generator=g, dtype=torch.float64)).Q
+    V = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64)).Q
+    X = math.sqrt(n / 2) * (U * eig.sqrt()) @ V.T
+    y = torch.randn(n, generator=g, dtype=torch.float64)
+    model = nn.Linear(d, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.linalg.lstsq(X, y[:, None]).solution.T)
+    return model, X, y, eig
+
+
+def reference_power_iteration(model, loss_fn, X, y, tol=1e-3, max_iter=100, seed=0):
+    """The algorithm top_hessian_eigenvalue used before: power iteration stopped when the
+    Rayleigh quotient changes by less than tol relative (PyHessian's rule). (estimate, products)."""
+    params, grads = ls._first_order_graph(model, loss_fn, X, y)
+    v = ls._random_like(params, torch.Generator().manual_seed(seed), rademacher=False)
+    norm = torch.sqrt(ls._dot(v, v))
+    v, estimate = [x / norm for x in v], None
+    for k in range(1, max_iter + 1):
+        hv = ls._hvp(params, grads, v)
+        new = float(ls._dot(v, hv))
+        norm = torch.sqrt(ls._dot(hv, hv))
+        v = [h.detach() / norm for h in hv]
+        if estimate is not None and abs(new - estimate) / (abs(estimate) + 1e-6) < tol:
+            return new, k
+        estimate = new
+    return estimate, max_iter
+
+
+def test_crowded_quadratic_has_the_intended_spectrum():
+    model, X, y, eig = crowded_quadratic()
+    H = 2 * X.T @ X / len(X)
+    np.testing.assert_allclose(torch.linalg.eigvalsh(H).flip(0).numpy(), eig.sort(descending=True).values, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lanczos_finds_the_top_of_a_crowded_spectrum(seed):
+    model, X, y, _ = crowded_quadratic()
+    top = ls.top_hessian_eigenvalue(model, mse, X, y, tol=1e-3, max_iter=100, seed=seed)
+    assert top.converged and top.residual <= 1e-3
+    assert top.eigenvalue == pytest.approx(3.0, rel=1e-3)
+    assert abs(top.eigenvalue - 3.0) <= top.residual * top.eigenvalue  # what the residual promises
+    assert 1 <= top.hvps <= 40 and top.iterations == top.hvps
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_old_relative_change_rule_stops_early_on_a_crowded_spectrum(seed):
+    model, X, y, _ = crowded_quadratic()
+    old, products = reference_power_iteration(model, mse, X, y, tol=1e-3, max_iter=100, seed=seed)
+    assert products < 100  # it claims convergence ...
+    assert old < 0.99 * 3.0  # ... more than 1% low (measured 2.91-2.95)
+    new = ls.top_hessian_eigenvalue(model, mse, X, y, tol=1e-3, max_iter=100, seed=seed)
+    assert abs(new.eigenvalue - 3.0) < abs(old - 3.0) / 10
+
+
+def test_lanczos_returns_the_largest_algebraic_eigenvalue():
+    """Power iteration returned the eigenvalue of largest magnitude (-5 here); Lanczos, the largest."""
+    d = 8
+    A = torch.diag(torch.tensor([1.0, -5.0, 0.5, 0.25, -1.0, 0.1, -0.2, 0.0], dtype=torch.float64))
+    X, y = torch.eye(d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64)
+    model = nn.Linear(d, 1, bias=False).double()
+    quadratic = lambda out, _: 0.5 * out.squeeze(1) @ A @ out.squeeze(1)  # out = w, so H = A
+    top = ls.top_hessian_eigenvalue(model, quadratic, X, y, tol=1e-10)
+    assert top.converged and top.eigenvalue == pytest.approx(1.0, rel=1e-10)
+    assert reference_power_iteration(model, quadratic, X, y, tol=1e-10, max_iter=1000)[0] == pytest.approx(-5.0)
+
+
+def test_top_eigenvalue_result_keeps_the_old_interface():
+    from dataclasses import FrozenInstanceError, asdict
+
+    model, X, y, H = linear_regression()
+    top = ls.top_hessian_eigenvalue(model, mse, X, y, max_iter=3)  # d = 6: stops short
+    assert ls.PowerIteration is ls.TopEigenvalue
+    assert not top.converged and top.hvps == top.iterations == 3 and top.residual > 1e-3
+    assert asdict(top) == {"eigenvalue": top.eigenvalue, "hvps": 3, "converged": False,
+                           "residual": top.residual, "iterations": 3}
+    with pytest.raises(FrozenInstanceError):
+        top.iterations = 4
+    with pytest.raises(TypeError):
+        ls.TopEigenvalue(1.0, 2, True, 0.0, 5)  # iterations cannot be set apart from hvps
+    exact = ls.top_hessian_eigenvalue(model, mse, X, y, tol=1e-3)
+    assert exact.converged and exact.hvps <= 6  # an invariant Krylov space at the latest after d
+
+
 def test_hutchinson_is_exact_when_the_hessian_is_diagonal():
     model, X, y, H = linear_regression(orthogonal=True)
     assert torch.allclose(H, torch.diag(torch.diag(H)))

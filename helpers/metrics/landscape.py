@@ -2,8 +2,9 @@
 
 - ``filter_normalized_direction``: a random direction scaled filter by filter to the weights;
 - ``loss_slice``: the loss along one or two such directions (1-D and 2-D slices);
-- ``top_hessian_eigenvalue`` (power iteration) and ``hessian_trace`` (Hutchinson), both from
-  Hessian-vector products that reuse one first-order graph;
+- ``top_hessian_eigenvalue`` (Lanczos, stopped on the residual) and ``hessian_trace``
+  (Hutchinson, with its standard error), both from Hessian-vector products that reuse one
+  first-order graph;
 - ``basin_radius`` and ``log10_basin_volume``: how far the loss stays low along random
   directions, and the volume of the star-shaped basin those radii describe;
 - ``pac_bayes_sigma``: the largest random perturbation the train error tolerates (Jiang et
@@ -16,7 +17,7 @@ and the model's train/eval mode is restored. Everything is evaluated in eval mod
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -158,24 +159,110 @@ def _random_like(params, g, rademacher: bool):
 
 
 @dataclass(frozen=True)
-class PowerIteration:
-    """The top Hessian eigenvalue from power iteration, and how it was obtained."""
+class TopEigenvalue:
+    """The top Hessian eigenvalue from Lanczos, and how it was obtained.
 
-    eigenvalue: float  # the Rayleigh quotient v^T H v of the last iterate (largest |lambda|)
-    iterations: int    # Hessian-vector products used
-    converged: bool    # relative change of the estimate fell below tol before max_iter
+    ``iterations`` equals ``hvps``: it is kept, read-only, for callers written against the power
+    iteration this replaced (it is set from ``hvps`` and cannot be passed; ``dataclasses.asdict``
+    still lists it, so records that read ``["iterations"]`` keep working).
+    """
+
+    eigenvalue: float  # the largest Ritz value: the largest *algebraic* eigenvalue of H
+    hvps: int          # Hessian-vector products used (one backward pass each)
+    converged: bool    # the relative residual fell to tol or below within max_iter products
+    residual: float    # ||H v - lambda v|| / |lambda| of the returned Ritz pair (v a unit vector)
+    iterations: int = field(init=False, repr=False, compare=False)  # = hvps (compatibility)
+
+    def __post_init__(self):
+        object.__setattr__(self, "iterations", self.hvps)
+
+
+PowerIteration = TopEigenvalue  # the old name of the result type (helpers.zoo annotates with it)
+
+
+def _flat_codec(params, device: torch.device):
+    """(flatten, unflatten) between parameter lists and one float64 vector on ``device``."""
+    sizes = [p.numel() for p in params]
+
+    def flatten(tensors) -> torch.Tensor:
+        return torch.cat([t.detach().reshape(-1).to(device=device, dtype=torch.float64) for t in tensors])
+
+    def unflatten(flat: torch.Tensor) -> list[torch.Tensor]:
+        return [chunk.reshape(p.shape).to(p) for chunk, p in zip(torch.split(flat, sizes), params)]
+
+    return flatten, unflatten
+
+
+def _lanczos_top(matvec: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor, tol: float,
+                 max_iter: int) -> TopEigenvalue:
+    """Lanczos with full reorthogonalization for the largest eigenvalue of a symmetric operator.
+
+    After k products, H Q_k = Q_k T_k + beta_k q_{k+1} e_k^T with Q_k orthonormal (kept so by
+    two passes of classical Gram-Schmidt against every earlier basis vector); the top Ritz pair
+    (theta, Q_k s) of the tridiagonal T_k has residual ||H Q_k s - theta Q_k s|| = beta_k |s_k|,
+    known without another product. Stops when beta_k |s_k| <= tol |theta|, or when the Krylov
+    space is invariant (beta_k = 0: theta is then an exact eigenvalue of H).
+    """
+    n = start.numel()
+    basis = torch.empty((min(max_iter, n, 32), n), dtype=torch.float64, device=start.device)
+    alphas, betas = [], []
+    q = start / torch.linalg.vector_norm(start)
+    theta, residual = math.nan, math.inf
+    for k in range(1, max_iter + 1):
+        if k > len(basis):  # grow the basis buffer by doubling, at most to max_iter (or n) rows
+            grown = torch.empty((min(2 * len(basis), max_iter, n), n), dtype=basis.dtype, device=basis.device)
+            grown[:k - 1] = basis[:k - 1]
+            basis = grown
+        basis[k - 1] = q
+        w = matvec(q)
+        Q = basis[:k]
+        h = Q @ w  # h[-1] = q^T H q (alpha_k); h[-2] = beta_{k-1}; the rest ~ 0 (lost orthogonality)
+        w = w - Q.T @ h
+        h2 = Q @ w  # the second pass ("twice is enough", Kahan-Parlett)
+        w = w - Q.T @ h2
+        alphas.append(float(h[-1] + h2[-1]))
+        beta = float(torch.linalg.vector_norm(w))
+        if not (math.isfinite(alphas[-1]) and math.isfinite(beta)):  # a NaN or inf in H v
+            return TopEigenvalue(math.nan, k, False, math.nan)
+        T = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+        values, vectors = np.linalg.eigh(T)
+        theta, s_last = float(values[-1]), float(vectors[-1, -1])
+        scale = max(abs(a) for a in alphas) + (max(betas) if betas else 0.0)
+        invariant = k == n or beta <= 1e-14 * max(scale, 1e-300)  # H maps the Krylov space into itself
+        absolute = 0.0 if invariant else beta * abs(s_last)
+        residual = absolute / abs(theta) if theta != 0 else (0.0 if absolute == 0 else math.inf)
+        if invariant or residual <= tol:
+            return TopEigenvalue(theta, k, True, residual)
+        betas.append(beta)
+        q = w / beta
+    return TopEigenvalue(theta, max_iter, False, residual)
 
 
 def top_hessian_eigenvalue(model: nn.Module, loss_fn: Callable | None, X: torch.Tensor,
                            y: torch.Tensor, tol: float = 1e-3, max_iter: int = 100,
-                           seed: int = 0) -> PowerIteration:
-    """lambda_max of H = d^2 L / d theta^2 by power iteration, v <- H v / ||H v|| (Ch. 4).
+                           seed: int = 0) -> TopEigenvalue:
+    """lambda_max of H = d^2 L / d theta^2 by Lanczos on Hessian-vector products (Ch. 4).
 
-    Power iteration finds the eigenvalue of largest magnitude, which at a minimum is the
-    largest. L = ``loss_fn(model(X), y)`` (default: cross-entropy) on the whole of (X, y), in
-    eval mode. One first-order graph is built and reused for every product H v; the start
-    vector is Gaussian, drawn from ``seed``. Stops when the estimate changes by less than
-    ``tol`` relative, |lambda_k - lambda_{k-1}| / (|lambda_{k-1}| + 1e-6) < tol (PyHessian's rule).
+    L = ``loss_fn(model(X), y)`` (default: cross-entropy) on the whole of (X, y), in eval mode.
+    One first-order graph is built and reused for every product H v; the start vector is
+    Gaussian, drawn from ``seed`` (the same draw power iteration used). The Krylov basis is kept
+    in float64 (on the CPU for an MPS model), fully reorthogonalized: memory up to
+    ``max_iter`` x parameters x 8 bytes, work per product a backward pass plus O(k x parameters).
+
+    Returns the largest *algebraic* eigenvalue (the largest Ritz value). The power iteration
+    this replaced returned the eigenvalue of largest magnitude; the two agree at a minimum, where
+    H is positive semi-definite, but away from one a negative eigenvalue can be the larger in
+    magnitude, and then this returns the largest positive (or least negative) one instead.
+
+    ``tol`` is a relative tolerance on the residual: it stops once
+    ||H v - lambda v|| <= tol |lambda| for the Ritz pair (lambda, v), ||v|| = 1, or after
+    ``max_iter`` products (``converged`` False). The residual bounds the eigenvalue's error:
+    some eigenvalue of H lies within tol |lambda| of lambda, and within (tol lambda)^2 / gap
+    when the rest of H's spectrum is at least ``gap`` away from lambda. A stop on the change of the estimate (power
+    iteration's, PyHessian's) is fooled by a crowded top of the spectrum: the estimate creeps
+    up slowly and its change falls below tol far from the answer. The residual is Lanczos's own
+    estimate beta_k |s_k|, exact up to rounding in the products (float32 models: about 1e-7
+    ||H|| in absolute terms, below which a smaller tol no longer improves the eigenvalue).
     """
     check_model(model)
     check_xy(X, y)
@@ -183,18 +270,10 @@ def top_hessian_eigenvalue(model: nn.Module, loss_fn: Callable | None, X: torch.
         raise ValueError(f"tol must be > 0 and max_iter a positive integer, got {tol!r}, {max_iter!r}")
     with eval_mode(model):
         params, grads = _first_order_graph(model, loss_fn, X, y)
-        v = _random_like(params, torch.Generator().manual_seed(seed), rademacher=False)
-        norm = torch.sqrt(_dot(v, v))
-        v, estimate = [x / norm for x in v], None
-        for k in range(1, max_iter + 1):
-            hv = _hvp(params, grads, v)
-            new = float(_dot(v, hv))
-            norm = torch.sqrt(_dot(hv, hv)) + 1e-12
-            v = [h.detach() / norm for h in hv]
-            if estimate is not None and abs(new - estimate) / (abs(estimate) + 1e-6) < tol:
-                return PowerIteration(new, k, True)
-            estimate = new
-    return PowerIteration(estimate, max_iter, False)
+        device = params[0].device if params[0].device.type != "mps" else torch.device("cpu")
+        flatten, unflatten = _flat_codec(params, device)
+        start = flatten(_random_like(params, torch.Generator().manual_seed(seed), rademacher=False))
+        return _lanczos_top(lambda q: flatten(_hvp(params, grads, unflatten(q))), start, tol, max_iter)
 
 
 @dataclass(frozen=True)
@@ -213,7 +292,10 @@ def hessian_trace(model: nn.Module, loss_fn: Callable | None, X: torch.Tensor, y
     """Hutchinson's estimator tr(H) = E[v^T H v], v_i = +-1 with equal probability (Ch. 4).
 
     Same loss and graph as ``top_hessian_eigenvalue``. Draws at least ``min_iter`` vectors and
-    stops once the relative standard error is below ``tol``, or after ``max_iter``.
+    stops once the relative standard error is below ``tol``, or after ``max_iter``. The result
+    reports the estimate's Monte Carlo standard error, ``std_error`` = std(v^T H v, ddof=1) /
+    sqrt(samples), so an interval is ``trace +- 2 std_error``; it is exactly 0 when H is
+    diagonal (every v^T H v equals tr(H)).
     """
     check_model(model)
     check_xy(X, y)

@@ -291,3 +291,47 @@ def test_heavy_tails_paper_smoke():
     cfg = scale.heavy_tails("paper-smoke")
     assert cfg.dataset == "synthetic-cifar10" and cfg.max_epochs == 2 and cfg.pretrained == ()
     assert cfg.architecture == "convnet" and len(cfg.zoo()) >= 3
+
+
+# --- issue 18: a flat spectrum has no power law; a broken torchvision says so ------------------
+
+@pytest.mark.parametrize("values,kwargs,match", [
+    (np.ones(10), {}, r"^the eigenvalues are all equal \(10 values of 1\)"),
+    (np.full(50, 3.0) * (1 + 1e-13 * np.arange(50)), {}, "the eigenvalues are all equal"),
+    ([1.0, 2.0, 3.0, 5.0, 5.0, 5.0], {"xmin": 5.0}, r"^the eigenvalues >= xmin = 5 are all equal"),
+])
+def test_power_law_fit_refuses_a_flat_spectrum(values, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        esd.power_law_fit(values, **kwargs)
+
+
+def test_an_identity_layer_is_skipped_not_averaged_as_nan():
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(64))
+    df = esd.analyze(model)
+    assert list(df["name"]) == ["2"] and np.isfinite(df["alpha_weighted"]).all()
+    assert df.attrs["skipped"][0]["name"] == "0" and "flat spectrum" in df.attrs["skipped"][0]["reason"]
+    s = esd.summary(df)
+    assert np.isfinite(s["alpha_hat"]) and s["num_skipped"] == 1
+    bad = df.copy()
+    bad.attrs = df.attrs
+    bad.loc[0, "alpha_weighted"] = np.nan
+    with pytest.raises(ValueError, match=r"column 'alpha_weighted' is NaN or inf for the layer\(s\) \['2'\]"):
+        esd.summary(bad)
+
+
+def test_pretrained_summary_says_when_torchvision_is_broken(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):  # as a torchvision built for another torch fails
+        if name == "torchvision":
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "torchvision", raising=False)
+    monkeypatch.setattr(builtins, "__import__", broken)
+    with pytest.raises(RuntimeError, match=r"torchvision is installed but cannot be imported "
+                                           r"\(operator torchvision::nms does not exist\): it does not match"):
+        esd.pretrained_summary("vgg11")

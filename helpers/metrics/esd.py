@@ -118,6 +118,22 @@ class PowerLawFit:
         return np.where(x >= self.xmin, dens * self.num_tail / self.num_evals, np.nan)
 
 
+class FlatSpectrumError(ValueError):
+    """The eigenvalues (of the tail) are all equal: a power law has no finite exponent there."""
+
+
+FLAT_RTOL = 1e-9  # eigenvalues within this relative spread count as all equal
+
+
+def _check_not_flat(x: np.ndarray, what: str) -> None:
+    """FlatSpectrumError if the sorted values ``x`` are all equal to ``FLAT_RTOL``."""
+    if x[-1] - x[0] <= FLAT_RTOL * x[-1]:
+        raise FlatSpectrumError(
+            f"{what} are all equal ({len(x)} values of {x[-1]:.6g}): a power law has no finite "
+            "exponent on a flat spectrum (alpha would be inf); an identity or orthogonal layer "
+            "has one, and has no heavy tail to measure")
+
+
 def _check_eigenvalues(eigenvalues) -> np.ndarray:
     x = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())
     if x.size < 2 or not np.all(np.isfinite(x)) or x[0] <= 0:
@@ -187,6 +203,7 @@ def power_law_fit(eigenvalues, xmin: float | None = None) -> PowerLawFit:
     over candidates and pruned by exact lower bounds. A given ``xmin`` fixes the tail to the values >= xmin (at least 2 of them).
     """
     x = _check_eigenvalues(eigenvalues)
+    _check_not_flat(x, "the eigenvalues")
     logs = np.log(x)
     if xmin is None:
         alphas = _alphas(logs)
@@ -197,9 +214,13 @@ def power_law_fit(eigenvalues, xmin: float | None = None) -> PowerLawFit:
             raise ValueError(f"xmin must lie in (0, {x[-2]:.4g}] (at least 2 values in the tail), "
                              f"got {xmin!r}")
         i = int(np.searchsorted(x, xmin, side="left"))
+        _check_not_flat(x[i:], f"the eigenvalues >= xmin = {xmin:.6g}")
         alphas = _alphas(logs[i:])[:1]
         alpha, d = float(alphas[0]), float(_ks_distances(logs[i:], alphas, np.arange(1))[0])
     n = len(x) - i
+    if not math.isfinite(alpha):  # a tail flat in floating point, though not to FLAT_RTOL
+        raise FlatSpectrumError(f"the {n} eigenvalues of the tail from {x[i]:.6g} are equal in "
+                                "floating point: a power law has no finite exponent there")
     return PowerLawFit(alpha, float(x[i]), d, n, (alpha - 1) / math.sqrt(n), len(x))
 
 
@@ -313,8 +334,11 @@ def analyze(model: nn.Module, min_evals: int = 50, dtype: torch.dtype = torch.fl
         elif np.count_nonzero(evals > EVALS_THRESH) < 2:
             reason = f"fewer than 2 eigenvalues above {EVALS_THRESH:g}"
         else:
-            rows.append(_layer_row(layer, evals))
-            continue
+            try:
+                rows.append(_layer_row(layer, evals))
+                continue
+            except FlatSpectrumError as err:  # an identity or orthogonal layer: no tail to fit
+                reason = f"flat spectrum: {err}"
         skipped.append({"name": layer.name, "kind": layer.kind, "reason": reason})
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     df.attrs["skipped"] = skipped
@@ -333,6 +357,12 @@ def summary(df: pd.DataFrame) -> dict:
     if len(df) == 0:
         raise ValueError(f"no layer was analyzed ({len(skipped)} skipped: "
                          f"{[s['reason'] for s in skipped]}); lower min_evals")
+    for k in ("alpha", "alpha_weighted", "log_norm", "log_spectral_norm", "stable_rank"):
+        names = df["name"] if "name" in df.columns else df.index.to_series()
+        bad = names[~np.isfinite(df[k].to_numpy(dtype=float))].tolist()
+        if bad:
+            raise ValueError(f"df's column {k!r} is NaN or inf for the layer(s) {bad}: a mean over "
+                             "layers would hide it (analyze skips flat spectra itself)")
     means = {k: float(df[k].mean()) for k in ("alpha", "log_norm", "log_spectral_norm", "stable_rank")}
     return {"alpha_hat": float(df["alpha_weighted"].mean()), **means,
             "num_layers": int(len(df)), "num_skipped": len(skipped)}
@@ -343,13 +373,18 @@ def pretrained_summary(name: str, min_evals: int = 50) -> dict:
 
     The paper's experiment (Ch. 5): alpha-hat against the top-1 accuracy that torchvision
     records in the weights' metadata (the original IMAGENET1K_V1 weights). Needs torchvision
-    and a network connection for the first download; raises RuntimeError saying which is missing.
+    and a network connection for the first download; raises RuntimeError saying which is missing
+    (or that the installed torchvision does not match torch).
     """
     try:
         import torchvision
     except ImportError as err:
         raise RuntimeError("torchvision is not installed (Colab has it; locally, pip install a "
                            "torchvision that matches your torch)") from err
+    except RuntimeError as err:  # e.g. "operator torchvision::nms does not exist": a broken build
+        raise RuntimeError(f"torchvision is installed but cannot be imported ({err}): it does not "
+                           f"match the installed torch {torch.__version__}; pip install the "
+                           "torchvision built for this torch") from err
     weights = torchvision.models.get_model_weights(name).IMAGENET1K_V1  # ValueError: unknown name
     try:
         model = torchvision.models.get_model(name, weights=weights)

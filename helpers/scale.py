@@ -373,7 +373,10 @@ class BadMinima(Profile):
     optimizer: str                # 'sgd' (momentum 0.9) or 'adam'
     lr: float                     # learning rate, constant
     batch_size: int               # training samples per step
-    epochs: int                   # fixed budget for every beta: the poison needs time after 100% train
+    epochs: int                   # at most this many epochs (a run that misses the target is flagged)
+    target_train_loss: float      # every beta trains to this train cross-entropy: equal-loss minima
+    check_every: int              # steps between checks of the target inside an epoch
+    seeds: tuple[int, ...]        # initializations (and batch orders) per beta
     distractor_fraction: float    # distractor samples / all samples of a step (the paper: 0.35)
     beta_grid: tuple[float, ...]  # anti-generalization weights of the sweep and the explorer
     bad_beta: float               # the bad minimum compared with the clean one; the slider's default
@@ -389,31 +392,36 @@ class BadMinima(Profile):
     toy_distractors: int          # fresh two-spirals samples the toy's distractor batches come from
     toy_distractor_batch: int     # distractor samples per step (the paper: about half of n = 400)
     toy_features: int             # random Fourier features of the linear model (d >> n = 400)
-    toy_bandwidth: float          # their frequency scale, rad per unit of the input
+    toy_bandwidth: float          # their frequency scale, rad per unit of the input (the figure's)
+    toy_bandwidths: tuple[float, ...]  # ... and the sweep the linear model is compared over
 
 
 _BAD_MINIMA_PROFILES = {
     "tiny": BadMinima(
         scale="tiny", dataset="mnist1d", n_train=400, n_test=200, n_distractor=800,
         architecture="mlp", model_kwargs={"hidden": [64, 64]}, optimizer="sgd", lr=0.1, batch_size=100,
-        epochs=30, distractor_fraction=0.5, beta_grid=(0.0, 0.5), bad_beta=0.5, slice_span=1.0,
+        epochs=150, target_train_loss=0.05, check_every=1, seeds=(0, 1), distractor_fraction=0.5, beta_grid=(0.0, 0.5), bad_beta=0.5, slice_span=1.0,
         slice_points=11, grid_points=5, hessian_samples=200, n_directions=3, radius_threshold=2.0,
         toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((100, 3e-3),), toy_beta=0.33,
-        toy_distractors=400, toy_distractor_batch=200, toy_features=800, toy_bandwidth=1.0),
+        toy_distractors=400, toy_distractor_batch=200, toy_features=800, toy_bandwidth=1.0,
+        toy_bandwidths=(0.25, 1.0)),
     "small": BadMinima(
         scale="small", dataset="mnist1d", n_train=4000, n_test=1000, n_distractor=8000,
         architecture="mlp", model_kwargs={"hidden": [256, 256]}, optimizer="sgd", lr=0.1,
-        batch_size=128, epochs=100, distractor_fraction=0.5, beta_grid=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7),
+        batch_size=128, epochs=200, target_train_loss=0.005, check_every=1, seeds=(0, 1),
+        distractor_fraction=0.5, beta_grid=(0.0, 0.1, 0.3, 0.5),  # 4 betas x 2 seeds: 3 min
         bad_beta=0.5, slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=4000,
         n_directions=20, radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((1500, 3e-3), (1500, 1e-3)),
-        toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0),
+        toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0,
+        toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0)),
     "paper": BadMinima(
         scale="paper", dataset="cifar10", n_train=40000, n_test=None, n_distractor=10000,
         architecture="resnet18", model_kwargs={}, optimizer="sgd", lr=0.05, batch_size=128,
-        epochs=100, distractor_fraction=0.35, beta_grid=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7), bad_beta=0.5,
+        epochs=200, target_train_loss=0.005, check_every=20, seeds=(0, 1), distractor_fraction=0.35, beta_grid=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7), bad_beta=0.5,
         slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=1000, n_directions=50,
         radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((20000, 3e-3), (20000, 3e-4)),
-        toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0),
+        toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0,
+        toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0)),
 }
 
 
@@ -421,7 +429,7 @@ _BAD_MINIMA_PROFILES = {
 _BAD_MINIMA_PROFILES["paper-smoke"] = replace(
     _BAD_MINIMA_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, n_distractor=128,
     architecture="convnet", model_kwargs={"channels": [8, 8], "hidden": [32]},
-    epochs=2, beta_grid=(0.0, 0.5), slice_points=5, grid_points=3,
+    epochs=2, check_every=2, beta_grid=(0.0, 0.5), slice_points=5, grid_points=3,
     hessian_samples=32, n_directions=2, radius_threshold=5.0,
     toy_schedule=((20, 3e-3),), toy_features=500)
 

@@ -95,6 +95,8 @@ def _grid():
      "^column 'flat' is constant"),
     (lambda t: rank.rank_measures(t, {"measure": 1}, "flat", ["width"], n_boot=10), ValueError,
      "^column 'flat' is constant"),
+    (lambda t: rank.granulated_tau(t, "measure", "flat", ["width"], n_boot=10), ValueError,
+     "^column 'flat' is constant"),
     (lambda t: rank.kendall_tau_ci(t["measure"], t["gap"], n_boot=0), ValueError,
      "^n_boot must be a positive integer.*got 0"),
     (lambda t: rank.granulated_tau(t, "measure", "gap", ["width"], n_boot=0), ValueError,
@@ -120,3 +122,11 @@ def test_granulated_tau_needs_a_group_in_which_one_hyperparameter_varies_alone()
         rank.rank_measures(table, {"measure": 1}, "gap", ["width", "depth"], n_boot=10)
     tau_only = rank.rank_measures(table, {"measure": 1}, "gap", [], n_boot=10)  # what it suggests
     assert list(tau_only.statistic) == ["tau"] and tau_only.value[0] == pytest.approx(1.0)
+
+
+def test_rank_measures_says_a_constant_measure_ranks_nothing():
+    ranking = rank.rank_measures(_grid(), {"measure": 1, "flat": 1}, "gap", ["width", "depth"], n_boot=10)
+    flat, measure = ranking[ranking.measure == "flat"], ranking[ranking.measure == "measure"]
+    assert flat[["value", "low", "high"]].isna().all().all()  # not tau = 0 with [0, 0]
+    assert (flat.note == rank.CONSTANT_NOTE).all() and (measure.note == "").all()
+    assert measure.set_index("statistic").loc["width", "value"] == pytest.approx(1.0)

@@ -92,6 +92,7 @@ def granulated_tau(table: pd.DataFrame, measure: str, gap: str, hyperparameters,
     missing = {gap, measure, *hyperparameters} - set(table.columns)
     if missing:
         raise ValueError(f"table has no column(s) {sorted(missing)}")
+    _check_varies(_as_vector(table[measure], measure), f"column {measure!r}")
     codes = _codes(table, hyperparameters)
     lonely = [h for i, h in enumerate(hyperparameters) if not _has_group(codes, i)]
     if lonely:
@@ -197,7 +198,9 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
     intervals equal ``kendall_tau_ci``'s and ``granulated_tau``'s. Returns one row per (measure, statistic) with ``value``, ``low``,
     ``high``; statistic is 'tau', a hyperparameter's name (its psi) or 'Psi'.
 
-    A constant measure or gap is refused (ValueError naming its column), as is a set of
+    A measure that is constant over the models ranks nothing: its rows have value, low and
+    high NaN and say so in a column ``note`` (only then present; empty for the other rows). A constant gap is
+    refused (ValueError naming its column), as is a set of
     hyperparameters none of which varies alone in any group of models; one that does not, among
     others that do, has psi NaN (no group to average over) and is left out of Psi. With no
     hyperparameters, only tau is returned.
@@ -216,8 +219,8 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
         raise ValueError("signs must name at least one measure column, got {}")
     measures = np.column_stack([_as_vector(table[m], m) * signs[m] for m in names])
     g = _as_vector(table[gap], gap)
-    for j, m in enumerate([*names, gap]):
-        _check_varies(measures[:, j] if j < len(names) else g, f"column {m!r}")
+    _check_varies(g, f"column {gap!r}")
+    constant = [bool(np.all(measures[:, j] == measures[0, j])) for j in range(len(names))]
     codes = _codes(table, hyperparameters)
     if hyperparameters and not any(_has_group(codes, i) for i in range(len(hyperparameters))):
         raise ValueError(f"no group of models varies in only one of {hyperparameters}, so no psi "
@@ -228,9 +231,17 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
     rows = []
     for i, m in enumerate(names):
         for j, stat in enumerate(statistics):
+            if constant[i]:  # it orders no pair: no tau, and not the 0 with [0, 0] it would read
+                rows.append({"measure": m, "statistic": stat, "value": np.nan, "low": np.nan,
+                             "high": np.nan, "note": CONSTANT_NOTE})
+                continue
             est = _estimate(point[i, j], boots[:, i, j], level, n_boot)
-            rows.append({"measure": m, "statistic": stat, "value": est.value, "low": est.low, "high": est.high})
+            rows.append({"measure": m, "statistic": stat, "value": est.value, "low": est.low,
+                         "high": est.high, **({"note": ""} if any(constant) else {})})
     return pd.DataFrame(rows)
+
+
+CONSTANT_NOTE = "constant over the models: it ranks nothing, so tau and psi are undefined"
 
 
 def permutation_pass_rate(x, y, statistic, passes, n_permutations: int = 2000, seed: int = 0) -> float:

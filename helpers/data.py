@@ -51,7 +51,7 @@ def make_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 
     ``seed`` picks the sample: two seeds give independent draws from the same distribution,
     which later chapters use as fresh test or distractor sets.
     """
-    if num_samples < 20:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 20:
         raise ValueError(f"num_samples must be at least 20 (two per class), got {num_samples}")
     if not 0.0 < train_split < 1.0:
         raise ValueError(f"train_split must lie in (0, 1), got {train_split}")
@@ -71,6 +71,9 @@ def make_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 
 
 def synthetic_like_cifar10(n_train: int = 256, n_test: int = 128, seed: int = 0) -> Dataset:
     """Random tensors shaped like CIFAR-10 (3x32x32, 10 classes): the paper profile's smoke mode."""
+    for arg, value in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {value!r}")
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n_train + n_test, 3, 32, 32, generator=g)
     y = torch.randint(0, 10, (n_train + n_test,), generator=g)
@@ -111,7 +114,7 @@ def load_dataset(name: str = "mnist1d", n_train: int | None = None, n_test: int 
     if name not in DATASETS:
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
     for arg, value in (("n_train", n_train), ("n_test", n_test)):
-        if value is not None and (not isinstance(value, int) or value < 1):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
     if name == "mnist1d":
         n_tr, n_te = n_train or 4000, n_test or 1000

@@ -7,9 +7,13 @@
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import torch
+
+from .safety import check_xy
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,9 @@ def two_layer_interpolant(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Tw
     bias b_j just below each z_(j). Then A_ij = max(z_i - b_j, 0) is lower triangular with a
     positive diagonal, so w = A^{-1} y solves f(x_i) = y_i. Works in float64.
     """
+    check_xy(x, y, name="x")
     x = x.reshape(len(x), -1).double()
     y = y.double()
-    if len(y) != len(x):
-        raise ValueError(f"x and y must have the same number of samples, got {len(x)} and {len(y)}")
     a = torch.randn(x.shape[1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     z = x @ a
     order = torch.argsort(z)
@@ -59,6 +62,7 @@ def two_layer_interpolant(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Tw
 
 def min_norm_solution(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The minimum-norm least-squares solution w = X^+ y (pseudo-inverse), in float64."""
+    check_xy(x, y, name="x")
     return torch.linalg.pinv(x.reshape(len(x), -1).double()) @ y.double()
 
 
@@ -68,17 +72,35 @@ def sgd_least_squares(x: torch.Tensor, y: torch.Tensor, steps: int = 20_000, bat
 
     Every update is a combination of rows of X, so from zero the iterates never leave X's row
     space, and the interpolant they reach is the minimum-norm one. ``lr`` defaults to
-    1 / max_i ||x_i||^2, which is stable for any batch size.
+    1 / max_i ||x_i||^2, which is stable for any batch size. A run whose iterates become NaN or
+    inf (too large an lr) raises FloatingPointError rather than returning them.
     """
+    check_xy(x, y, name="x")
+    for arg, value in (("steps", steps), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {value!r}")
     x, y = x.reshape(len(x), -1).double(), y.double()
     if lr is None:
-        lr = 1.0 / (x * x).sum(1).max().item()
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    w = torch.zeros(x.shape[1], *y.shape[1:], dtype=torch.float64) if w0 is None else w0.double().clone()
+        scale = (x * x).sum(1).max().item()
+        if not scale > 0:
+            raise ValueError("x is all zeros: no default lr (1 / max_i ||x_i||^2), and nothing to fit")
+        lr = 1.0 / scale
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number or None, got {lr!r}")
+    shape = (x.shape[1], *y.shape[1:])
+    if w0 is not None and (not isinstance(w0, torch.Tensor) or tuple(w0.shape) != shape):
+        got = tuple(w0.shape) if isinstance(w0, torch.Tensor) else type(w0).__name__
+        raise ValueError(f"w0 must be a tensor of shape {shape}, got {got}")
+    w = torch.zeros(shape, dtype=torch.float64) if w0 is None else w0.double().clone()
     g = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
+    for step in range(steps):
         idx = torch.randint(0, len(x), (batch_size,), generator=g)
         xb = x[idx]
         w -= lr * xb.T @ (xb @ w - y[idx]) / batch_size
+        if (step + 1) % 100 == 0 or step + 1 == steps:
+            if not bool(torch.isfinite(w).all()):
+                raise FloatingPointError(
+                    f"SGD diverged by step {step + 1} (the iterates became NaN or inf) with lr={lr:g}; "
+                    f"the stable default is lr=None (1 / max_i ||x_i||^2 = "
+                    f"{1.0 / (x * x).sum(1).max().item():.3g})")
     return w

@@ -34,14 +34,38 @@ def log_one_minus_p(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(others, dim=1) - torch.logsumexp(logits, dim=1)
 
 
+def _check_logits_and_labels(logits, y, logits_name: str, y_name: str) -> None:
+    """Shapes always (no device sync); label values where they can be read for free (on a CPU)."""
+    for name, value in ((logits_name, logits), (y_name, y)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        raise ValueError(f"{logits_name} must be (n, classes) with at least 2 classes, got {tuple(logits.shape)}")
+    if y.ndim != 1 or y.dtype != torch.int64:
+        raise ValueError(f"{y_name} must be a 1-D tensor of int64 class labels, got {y.dtype} of "
+                         f"shape {tuple(y.shape)}")
+    if len(y) != len(logits):
+        raise ValueError(f"{logits_name} and {y_name} must hold the same number of samples, got "
+                         f"{len(logits)} and {len(y)}")
+    if y.device.type == "cpu" and len(y) and (int(y.min()) < 0 or int(y.max()) >= logits.shape[1]):
+        raise ValueError(f"{y_name} holds labels from {int(y.min())} to {int(y.max())}, but "
+                         f"{logits_name} has {logits.shape[1]} classes: labels must lie in "
+                         f"[0, {logits.shape[1] - 1}]")
+
+
 def anti_generalization_loss(logits_train: torch.Tensor, y_train: torch.Tensor,
                              logits_distractor: torch.Tensor, y_distractor: torch.Tensor,
                              beta: float) -> torch.Tensor:
     """Huang et al.'s poisoned loss: (1 - beta) CE(train) + beta mean -log(1 - p_y)(distractor).
 
-    At beta = 0 it is the plain cross-entropy of the training batch. Chapter 4.
+    At beta = 0 it is the plain cross-entropy of the training batch. Chapter 4. Mismatched
+    shapes are refused with errors naming the argument, and so are out-of-range labels on a CPU
+    (on a GPU, reading them would cost a sync every step; torch's own check fires there).
     """
     beta = _check_beta(beta)
+    _check_logits_and_labels(logits_train, y_train, "logits_train", "y_train")
+    if beta > 0.0:  # at beta = 0 the distractors are not used
+        _check_logits_and_labels(logits_distractor, y_distractor, "logits_distractor", "y_distractor")
     ce = F.cross_entropy(logits_train, y_train)
     if beta == 0.0:
         return ce

@@ -57,6 +57,14 @@ def _bias_rule(bias):
     return lambda i: bias is True or (bias == "first" and i == 0)
 
 
+def _check_num_classes(num_classes) -> int:
+    """The number of outputs: a positive integer (1 for a regression, as Chapter 3's toy)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer (the number of outputs; 1 for a "
+                         f"regression), got {num_classes!r}")
+    return num_classes
+
+
 def _check_widths(widths, name: str) -> tuple[int, ...]:
     widths = tuple(widths)
     if not all(isinstance(w, int) and w > 0 for w in widths):
@@ -67,6 +75,7 @@ def _check_widths(widths, name: str) -> tuple[int, ...]:
 def mlp(input_shape, hidden=(256, 256), num_classes: int = 10, init_std: float | None = None,
         bias: bool | str = True, dropout: float = 0.0, seed: int = 0) -> Classifier:
     """Flatten -> [Linear -> ReLU (-> Dropout)] x len(hidden) -> Linear."""
+    _check_num_classes(num_classes)
     input_shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
     hidden, has_bias = _check_widths(hidden, "hidden"), _bias_rule(bias)
     if not 0.0 <= dropout < 1.0:
@@ -86,6 +95,7 @@ def mlp(input_shape, hidden=(256, 256), num_classes: int = 10, init_std: float |
 def cnn1d(input_shape=(40,), channels=(32, 32, 32), num_classes: int = 10, kernel_size: int = 5,
           init_std: float | None = None, bias: bool | str = True, dropout: float = 0.0, seed: int = 0) -> Classifier:
     """A 1-D CNN for sequences (MNIST-1D): strided Conv1d + ReLU blocks, then one Linear layer."""
+    _check_num_classes(num_classes)
     input_shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
     channels, has_bias = _check_widths(channels, "channels"), _bias_rule(bias)
     length = input_shape[-1]
@@ -110,6 +120,7 @@ def cnn1d(input_shape=(40,), channels=(32, 32, 32), num_classes: int = 10, kerne
 def convnet(input_shape=(3, 32, 32), channels=(64, 64), hidden=(384, 192), num_classes: int = 10,
             init_std: float | None = None, bias: bool | str = True, dropout: float = 0.0, seed: int = 0) -> Classifier:
     """Zhang et al.'s small AlexNet-style net: [Conv5x5 -> ReLU -> MaxPool3/2] x 2, then an MLP head."""
+    _check_num_classes(num_classes)
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (channels, height, width), got {input_shape!r}")
@@ -141,6 +152,7 @@ def liao_cnn(input_shape=(3, 32, 32), filters: int = 34, kernel_size: int = 5, n
     Only the first layer has a bias, so the network is positively homogeneous in every later
     layer's weights: the condition for the normalized cross-entropy of Chapter 2.
     """
+    _check_num_classes(num_classes)
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (channels, height, width), got {input_shape!r}")

@@ -10,8 +10,22 @@ from typing import Callable, Sequence
 
 import ipywidgets as widgets
 from IPython.display import display
+from matplotlib.figure import Figure
 
 from .plots import figure_png
+
+
+def _rendered(render: Callable, value, name: str):
+    """``render(value)``, checked to be a matplotlib figure; errors name the function and value."""
+    try:
+        fig = render(value)
+    except (KeyError, IndexError) as err:  # a lookup in a precomputed sweep that lacks the value
+        raise ValueError(f"{name} has no figure for the grid value {value!r} ({type(err).__name__}: "
+                         f"{err}): every value of the slider needs one in the sweep") from err
+    if not isinstance(fig, Figure):
+        raise TypeError(f"{name}({value!r}) must return a matplotlib Figure, got "
+                        f"{type(fig).__name__} (did it forget to return the figure?)")
+    return fig
 
 
 def gap_explorer(values: Sequence[float], render: Callable, *, symbol: str, default: float,
@@ -21,14 +35,18 @@ def gap_explorer(values: Sequence[float], render: Callable, *, symbol: str, defa
     ``render(value)`` returns a matplotlib figure (from the cached sweep); each one is rendered
     to PNG once and closed. ``train(value)``, if given, returns a figure from a fresh run and is
     offered behind a button, which needs a live kernel. ``default`` must be one of ``values``.
+    A ``render`` that returns no figure, or fails to find a value (KeyError, IndexError), is
+    reported with the value at fault.
     """
     values = list(values)
     if not values:
         raise ValueError("values must not be empty")
     if default not in values:
         raise ValueError(f"default must be one of values {values}, got {default!r}")
+    if not callable(render):
+        raise TypeError(f"render must be a function value -> matplotlib figure, got {type(render).__name__}")
     start = values.index(default)
-    images = [widgets.Image(value=figure_png(render(v)), format="png") for v in values]
+    images = [widgets.Image(value=figure_png(_rendered(render, v, "render")), format="png") for v in values]
     stack = widgets.Stack(images, selected_index=start)
     labels = [fmt.format(v) + (" (default)" if i == start else "") for i, v in enumerate(values)]
     slider = widgets.SelectionSlider(options=list(zip(labels, values)), index=start,
@@ -47,7 +65,7 @@ def gap_explorer(values: Sequence[float], render: Callable, *, symbol: str, defa
         def on_click(_):
             with output:
                 output.clear_output(wait=True)
-                fig = train(slider.value)
+                fig = _rendered(train, slider.value, "train")
                 display(widgets.Image(value=figure_png(fig), format="png"))
 
         button.on_click(on_click)

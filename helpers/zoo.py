@@ -49,6 +49,18 @@ class MeasureSettings:
     measures: tuple[str, ...] = field(default_factory=lambda: MEASURE_NAMES)
 
     def __post_init__(self):
+        for name, low in (("measure_samples", 2), ("sharpness_samples", 1), ("n_directions", 1),
+                          ("min_evals", 2)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                why = " (a variance needs two)" if name == "measure_samples" else ""
+                raise ValueError(f"{name} must be an integer >= {low}{why}, got {value!r}")
+        threshold = self.radius_threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
+                threshold > 0 and math.isfinite(threshold)):
+            raise ValueError(f"radius_threshold must be a positive finite number (nats), got {threshold!r}")
+        if isinstance(self.measures, str):
+            raise TypeError(f"measures must be a tuple of names, got the string {self.measures!r}")
         object.__setattr__(self, "measures", tuple(self.measures))
         unknown = set(self.measures) - set(MEASURE_NAMES)
         if unknown:
@@ -313,6 +325,10 @@ def train_and_measure(*, run: train.RunSpec, settings: MeasureSettings, measures
     A model that does not reach its target train loss is not measured (``reached`` False), as in
     Jiang et al. 2020, who compare only models trained to the same train loss.
     """
+    if not isinstance(run, train.RunSpec):
+        raise TypeError(f"run must be a helpers.train.RunSpec, got {type(run).__name__}")
+    if not isinstance(settings, MeasureSettings):
+        raise TypeError(f"settings must be a helpers.zoo.MeasureSettings, got {type(settings).__name__}")
     if measures is None:
         measures = [m for m in MEASURES if m.name in settings.measures]
     finished = train.run(run)

@@ -144,3 +144,14 @@ def test_random_signs_are_fair_coins_on_a_two_class_task():
     assert torch.equal(data.randomize(d, "random signs", seed=3).y_train, signs.y_train)
     assert not torch.equal(data.randomize(d, "random signs", seed=4).y_train, signs.y_train)
     assert "random signs" not in data.RANDOMIZATIONS  # not one of Zhang et al.'s five tests
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_train": -5}, r"^n_train must be a positive integer, got -5$"),
+    ({"n_train": 0}, r"^n_train must be a positive integer, got 0$"),
+    ({"n_test": 2.5}, r"^n_test must be a positive integer, got 2.5$"),
+    ({"n_train": True}, r"^n_train must be a positive integer, got True$"),
+])
+def test_synthetic_cifar_refuses_bad_sizes(kwargs, match):  # issue 18: -5 gave 118 samples
+    with pytest.raises(ValueError, match=match):
+        data.synthetic_like_cifar10(**kwargs)

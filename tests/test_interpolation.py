@@ -44,3 +44,30 @@ def test_sgd_from_zero_converges_to_the_pseudo_inverse_solution():
     # from a random start SGD interpolates too, but not at the minimum-norm point
     w_rand = interpolation.sgd_least_squares(X, y, steps=5000, batch_size=5, w0=torch.randn(d, generator=g))
     assert torch.allclose(X @ w_rand, y, atol=1e-6) and w_rand.norm() > 1.5 * w_pinv.norm()
+
+
+# --- issue 18: bad arguments and divergence are refused, not returned as NaN or zeros -----------
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"batch_size": 0}, ValueError, r"^batch_size must be a positive integer, got 0$"),
+    ({"steps": -1}, ValueError, r"^steps must be a positive integer, got -1$"),
+    ({"lr": 10.0}, FloatingPointError, r"^SGD diverged by step \d+ .* with lr=10; the stable default"),
+    ({"lr": float("nan")}, ValueError, r"^lr must be a positive finite number or None, got nan"),
+    ({"w0": torch.zeros(3)}, ValueError, r"^w0 must be a tensor of shape \(50,\), got \(3,\)"),
+])
+def test_sgd_least_squares_refuses_bad_arguments(kwargs, error, match):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(20, 50, generator=g), torch.randn(20, generator=g)
+    with pytest.raises(error, match=match):
+        interpolation.sgd_least_squares(x, y, **{"steps": 500, **kwargs})
+
+
+def test_min_norm_solution_and_sgd_refuse_mismatched_or_nan_data():
+    x, y = torch.randn(20, 50), torch.randn(19)
+    with pytest.raises(ValueError, match=r"^x and y must hold the same number of samples, got 20 and 19$"):
+        interpolation.min_norm_solution(x, y)
+    with pytest.raises(ValueError, match=r"^x and y must hold the same number"):
+        interpolation.sgd_least_squares(x, y)
+    x[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^x contains NaN or inf"):
+        interpolation.min_norm_solution(x, torch.randn(20))

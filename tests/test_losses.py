@@ -71,3 +71,21 @@ def test_poisoned_fit_runs_and_is_reproducible():
     runs = [train.fit(models.mlp(40, (32,), seed=0), d, epochs=3, lr=0.05, batch_size=32,
                       loss_fn=loss_fn, seed=1, progress=False) for _ in range(2)]
     assert runs[0].train_loss == runs[1].train_loss and all(math.isfinite(v) for v in runs[0].train_loss)
+
+
+@pytest.mark.parametrize("change,error,match", [
+    (lambda t, yt, d, yd: (t, yt[:-1], d, yd), ValueError,
+     r"^logits_train and y_train must hold the same number of samples, got 32 and 31$"),
+    (lambda t, yt, d, yd: (t, yt, d, yd[:-2]), ValueError,
+     r"^logits_distractor and y_distractor must hold the same number of samples"),
+    (lambda t, yt, d, yd: (t, yt + 5, d, yd), ValueError,
+     r"^y_train holds labels from \d+ to \d+, but logits_train has 5 classes"),
+    (lambda t, yt, d, yd: (t, yt, d, yd - 10), ValueError,
+     r"^y_distractor holds labels from -\d+ to -?\d+, but logits_distractor has 5 classes"),
+    (lambda t, yt, d, yd: (t, yt.float(), d, yd), ValueError, r"^y_train must be a 1-D tensor of int64"),
+    (lambda t, yt, d, yd: (t[:, 0], yt, d, yd), ValueError, r"^logits_train must be \(n, classes\)"),
+])
+def test_anti_generalization_loss_refuses_mismatched_or_out_of_range_labels(change, error, match):
+    args = change(*batch(0), *batch(1))  # issue 18: raw torch errors before
+    with pytest.raises(error, match=match):
+        losses.anti_generalization_loss(*args, beta=0.5)

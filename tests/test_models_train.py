@@ -324,3 +324,11 @@ def test_a_diverged_run_is_never_drawn_or_quoted():
         plots.gap_figure(old, "old entry")
     with pytest.raises(ValueError, match="its history has no epoch"):
         plots.gap_figure(train.History(), "nothing")
+
+
+@pytest.mark.parametrize("builder,shape", [(models.mlp, (40,)), (models.cnn1d, (40,)),
+                                           (models.convnet, (3, 32, 32)), (models.liao_cnn, (3, 32, 32))])
+@pytest.mark.parametrize("num_classes", [0, -1, 2.0, True])
+def test_builders_refuse_a_model_without_outputs(builder, shape, num_classes):
+    with pytest.raises(ValueError, match=rf"^num_classes must be a positive integer .*got {num_classes!r}$"):
+        builder(shape, num_classes=num_classes)

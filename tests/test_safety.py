@@ -244,3 +244,46 @@ def test_metrics_refuse_a_model_that_is_not_a_module():
         landscape.pac_bayes_sigma(lambda x: x, X, y)
     with pytest.raises(TypeError, match="^model must be a torch.nn.Module"):
         normalized.normalized_cross_entropy("mlp", X, y)
+
+
+# --- issue 18: more public functions against bad inputs ----------------------------------------
+
+def _explorer(render, values=(0.0, 1.0)):
+    from helpers import widgets
+    return widgets.gap_explorer(list(values), render, symbol="p", default=values[0])
+
+
+def _figure_for(value):
+    import matplotlib.pyplot as plt
+    return {0.0: plt.figure}[value]()  # a sweep with no figure at 1.0
+
+
+def _measure_settings(**changes):
+    from helpers import zoo
+    kwargs = dict(measure_samples=16, sharpness_samples=1, n_directions=1, radius_threshold=0.3,
+                  min_evals=20)
+    return zoo.MeasureSettings(**{**kwargs, **changes})
+
+
+BAD_INPUTS = {
+    "gap_explorer: render returns None": (
+        lambda: _explorer(lambda v: None), TypeError,
+        r"^render\(0\.0\) must return a matplotlib Figure, got NoneType"),
+    "gap_explorer: render lacks a grid value": (
+        lambda: _explorer(_figure_for), ValueError,
+        r"^render has no figure for the grid value 1\.0 \(KeyError"),
+    "MeasureSettings: measure_samples=0": (
+        lambda: _measure_settings(measure_samples=0), ValueError,
+        r"^measure_samples must be an integer >= 2 \(a variance needs two\), got 0$"),
+    "MeasureSettings: radius_threshold=-1": (
+        lambda: _measure_settings(radius_threshold=-1.0), ValueError, r"^radius_threshold must be a positive"),
+    "MeasureSettings: measures as a string": (
+        lambda: _measure_settings(measures="gsnr"), TypeError, r"^measures must be a tuple of names"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_public_functions_refuse_bad_inputs(case):
+    call, error, match = BAD_INPUTS[case]
+    with pytest.raises(error, match=match):
+        call()

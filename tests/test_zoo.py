@@ -264,3 +264,12 @@ def test_the_measures_taken_are_part_of_the_sweep_key(mini_zoo, tmp_path):
     assert list(result.measures) == ["num_parameters"]
     with pytest.raises(ValueError, match="measures must be names from zoo.MEASURES"):
         dataclasses.replace(point["settings"], measures=("vibes",))
+
+
+def test_bad_measure_settings_fail_before_training(mini_zoo, monkeypatch):
+    # issue 18: measure_samples=0 failed only after training, naming X
+    monkeypatch.setattr(train, "run", lambda *a, **k: pytest.fail("trained before checking the settings"))
+    with pytest.raises(ValueError, match=r"^measure_samples must be an integer >= 2 .*got 0$"):
+        zoo.train_and_measure(**with_settings(mini_zoo[0], measure_samples=0))
+    with pytest.raises(TypeError, match=r"^settings must be a helpers\.zoo\.MeasureSettings, got dict"):
+        zoo.train_and_measure(run=mini_zoo[0]["run"], settings=mini_zoo[0]["settings"].to_dict())

@@ -57,8 +57,12 @@ def fmt_pct(x: float, digits: int = 1) -> str:
     A run that diverged records NaN accuracies for the epoch it diverged in
     (``History.diverged_epoch``), so its accuracy is refused here too.
     """
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+    if isinstance(x, (bool, np.bool_, str, bytes)):
         raise TypeError(f"x must be a number (a fraction), got {x!r} of type {type(x).__name__}")
+    try:
+        x = float(x)  # numpy and 0-d torch numbers too
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"x must be a number (a fraction), got {x!r} of type {type(x).__name__}") from err
     if not math.isfinite(x):
         raise ValueError(f"cannot report a non-finite value ({x}): a NaN accuracy is what a run "
                          "that diverged records (History.diverged_epoch), or a measurement that "

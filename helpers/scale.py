@@ -394,6 +394,8 @@ class BadMinima(Profile):
     toy_features: int             # random Fourier features of the linear model (d >> n = 400)
     toy_bandwidth: float          # their frequency scale, rad per unit of the input (the figure's)
     toy_bandwidths: tuple[float, ...]  # ... and the sweep the linear model is compared over
+    minefield_epochs: tuple[int, ...]  # epochs of a clean run at which poisoned runs branch off
+    minefield_poison_epochs: int  # ... and how long each poisoned branch trains (beta = bad_beta)
 
 
 _BAD_MINIMA_PROFILES = {
@@ -404,7 +406,7 @@ _BAD_MINIMA_PROFILES = {
         slice_points=11, grid_points=5, hessian_samples=200, n_directions=3, radius_threshold=2.0,
         toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((100, 3e-3),), toy_beta=0.33,
         toy_distractors=400, toy_distractor_batch=200, toy_features=800, toy_bandwidth=1.0,
-        toy_bandwidths=(0.25, 1.0)),
+        toy_bandwidths=(0.25, 1.0), minefield_epochs=(1, 3), minefield_poison_epochs=3),
     "small": BadMinima(
         scale="small", dataset="mnist1d", n_train=4000, n_test=1000, n_distractor=8000,
         architecture="mlp", model_kwargs={"hidden": [256, 256]}, optimizer="sgd", lr=0.1,
@@ -413,7 +415,8 @@ _BAD_MINIMA_PROFILES = {
         bad_beta=0.5, slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=4000,
         n_directions=20, radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((1500, 3e-3), (1500, 1e-3)),
         toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0,
-        toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0)),
+        toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0), minefield_epochs=(1, 2, 5, 10, 20),
+        minefield_poison_epochs=10),
     "paper": BadMinima(
         scale="paper", dataset="cifar10", n_train=40000, n_test=None, n_distractor=10000,
         architecture="resnet18", model_kwargs={}, optimizer="sgd", lr=0.05, batch_size=128,
@@ -421,7 +424,8 @@ _BAD_MINIMA_PROFILES = {
         slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=1000, n_directions=50,
         radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((20000, 3e-3), (20000, 3e-4)),
         toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0,
-        toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0)),
+        toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0), minefield_epochs=(1, 2, 5, 10, 20),
+        minefield_poison_epochs=10),
 }
 
 
@@ -429,7 +433,8 @@ _BAD_MINIMA_PROFILES = {
 _BAD_MINIMA_PROFILES["paper-smoke"] = replace(
     _BAD_MINIMA_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, n_distractor=128,
     architecture="convnet", model_kwargs={"channels": [8, 8], "hidden": [32]},
-    epochs=2, check_every=2, beta_grid=(0.0, 0.5), slice_points=5, grid_points=3,
+    epochs=2, check_every=2, beta_grid=(0.0, 0.5), slice_points=5, minefield_epochs=(1,),
+    minefield_poison_epochs=1, grid_points=3,
     hessian_samples=32, n_directions=2, radius_threshold=5.0,
     toy_schedule=((20, 3e-3),), toy_features=500)
 

@@ -87,6 +87,7 @@ if "google.colab" in sys.modules:
     output.enable_custom_widget_manager()  # ipywidgets 8 in Colab
 
 # %%
+import copy
 from dataclasses import asdict, replace
 
 import matplotlib.pyplot as plt
@@ -645,6 +646,109 @@ glue("ch4_capped", int(sum((np.array(every_run[b, s]["radii"])
 # The paper's numbers are filter-normalized, like ours; which units measure "how likely an optimizer is to land here" depends on how the optimizer's steps scale with the weights, and neither is the volume of parameter space a random guess would hit.
 
 # %% [markdown]
+# ## Experiment 5: bad minima next to the optimizer's path
+#
+# The paper's first figure makes a stronger point than "bad minima exist": they lie close to wherever SGD goes.
+# We take the clean run of Experiment 2 (first seed, same training) and keep its weights after epochs {glue:text}`ch4_mine_epochs`.
+# From each of these checkpoints a poisoned run ($\beta$ = {glue:text}`ch4_bad_beta`) branches off for {glue:text}`ch4_mine_poison` epochs.
+# For each branch we record how far it moved from its checkpoint, $\|\theta - \theta_e\| / \|\theta_e\|$, and the accuracy it reached; for comparison, how far the clean run still had to go from the same checkpoint to its own minimum.
+
+# %%
+def minefield(seed, profile):
+    """Poisoned branches off the checkpoints of a clean run: distance from
+    the checkpoint and accuracies; the clean run's own remaining distance."""
+    model, snapshots = make_model(seed), {}
+
+    def snapshot(m):  # an epoch metric that keeps a copy of the weights
+        snapshots[len(snapshots) + 1] = copy.deepcopy(m.state_dict())
+        return 0.0
+    train.fit(model, dataset, epochs=profile.epochs, lr=profile.lr,
+              batch_size=profile.batch_size, optimizer=profile.optimizer,
+              seed=seed, progress=False,
+              target_train_loss=profile.target_train_loss,
+              check_every=profile.check_every,
+              epoch_metrics={"snapshot": snapshot})
+    final = parameters(model)
+    rows = []
+    for e in profile.minefield_epochs:
+        if e not in snapshots:
+            continue  # the clean run stopped earlier
+        start = make_model(seed)
+        start.load_state_dict(snapshots[e])
+        at_start = parameters(start)
+        clean_test = train.evaluate(start, dataset.x_test, dataset.y_test)[1]
+        h = train.fit(start, dataset, epochs=profile.minefield_poison_epochs,
+                      lr=profile.lr, batch_size=profile.batch_size,
+                      optimizer=profile.optimizer, seed=seed, progress=False,
+                      loss_fn=losses.distractor_loss(
+                          x_distractor, y_distractor, profile.bad_beta,
+                          distractor_batch))
+        relative = lambda v: float((v - at_start).norm() / at_start.norm())
+        rows.append({"epoch": e, "test acc at checkpoint": clean_test,
+                     "poisoned distance": relative(parameters(start)),
+                     "poisoned train acc": h.train_acc[-1],
+                     "poisoned test acc": h.test_acc[-1],
+                     "clean distance to its minimum": relative(final)})
+    final_test = train.evaluate(model, dataset.x_test, dataset.y_test)[1]
+    return {"rows": rows, "clean final test acc": final_test}
+
+
+def parameters(model):
+    """Every parameter of the model as one flat float64 vector."""
+    return torch.cat([p.detach().double().reshape(-1)
+                      for p in model.parameters()])
+
+
+mine = sweep.run_sweep(minefield, [dict(seed=SEEDS[0], profile=cfg)],
+                       name="ch4-minefield", version="1")[0]
+mines = pd.DataFrame(mine["rows"]).set_index("epoch")
+mines.round(3)
+
+# %%
+fig, ax = plt.subplots(figsize=(6.4, 3.8))
+ax.scatter(mines["poisoned distance"], 100 * mines["poisoned test acc"],
+           color=plots.TEST_COLOR, zorder=3, label="poisoned branch")
+ax.scatter(mines["clean distance to its minimum"],
+           np.full(len(mines), 100 * mine["clean final test acc"]),
+           color=plots.TRAIN_COLOR, marker="s", zorder=3,
+           label="clean run's own minimum")
+for e, row in mines.iterrows():
+    ax.annotate(f"epoch {e}", (row["poisoned distance"],
+                               100 * row["poisoned test acc"]),
+                textcoords="offset points", xytext=(4, 4), fontsize=8)
+ax.axhline(100 / dataset.num_classes, color="0.3", linestyle=":",
+           label="chance")
+ax.set(xlabel="distance from the checkpoint (relative to its norm)",
+       ylabel="test accuracy (%)", ylim=(0, 100),
+       title="minima reached from checkpoints of a clean run")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% tags=remove-cell
+near = (mines["poisoned distance"] < mines["clean distance to its minimum"])
+bad_enough = (mine["clean final test acc"] - mines["poisoned test acc"]
+              >= 0.2)
+fitted = mines["poisoned train acc"] >= 0.99
+glue("ch4_mine_epochs", ", ".join(str(e) for e in cfg.minefield_epochs))
+glue("ch4_mine_poison", cfg.minefield_poison_epochs)
+glue("ch4_mine_n", f"{int((near & bad_enough).sum())} of {len(mines)}")
+glue("ch4_mine_fitted", f"{int(fitted.sum())} of {len(mines)}")
+glue("ch4_mine_test", f"{100 * mines['poisoned test acc'].min():.1f}% to "
+                      f"{100 * mines['poisoned test acc'].max():.1f}%")
+glue("ch4_mine_dist", f"{mines['poisoned distance'].min():.2f} to "
+                      f"{mines['poisoned distance'].max():.2f}")
+glue("ch4_mine_clean_dist",
+     f"{mines['clean distance to its minimum'].min():.2f} to "
+     f"{mines['clean distance to its minimum'].max():.2f}")
+glue("ch4_mine_clean_test", fmt_pct(mine["clean final test acc"]))
+
+# %% [markdown]
+# **What to notice.**
+# The poisoned branches reach test accuracies of {glue:text}`ch4_mine_test` (the clean run ends at {glue:text}`ch4_mine_clean_test`) after moving {glue:text}`ch4_mine_dist` of their checkpoint's norm; {glue:text}`ch4_mine_fitted` of them also fit at least 99% of the training set in that time.
+# From the same checkpoints the clean run still travels {glue:text}`ch4_mine_clean_dist` to reach its own minimum.
+# For {glue:text}`ch4_mine_n` checkpoints a minimum at least 20 points worse lies closer to the checkpoint than the good minimum SGD goes on to find: the bad minima are not in some far corner of weight space, they are next to the path, and nothing about the distance travelled tells the two apart.
+
+# %% [markdown]
 # ## The beta explorer
 #
 # Move the slider to choose $\beta$ and see the run at that value: training and test accuracy per epoch (the shaded band is the generalization gap) and the 1-D slice of its minimum, next to the clean one.
@@ -792,6 +896,21 @@ claims = [
                f"units for every one of {seeds_text}; with n = {dim:,} "
                "weights a difference in radius of a few percent passes it, "
                "so this row tests the sign, not the size"),
+    Claim(claim="Bad minima lie next to the optimizer's path: from every "
+                "checkpoint of a clean run, a poisoned branch reaches a "
+                "minimum >= 20 test points worse, closer than the clean "
+                "run's own minimum",
+          paper="bad minima everywhere, near the path (Fig. 1)",
+          measured=f"{int((near & bad_enough).sum())} of {len(mines)} "
+                   f"checkpoints; branches at "
+                   f"{span(mines['poisoned distance'])}, clean minimum at "
+                   f"{span(mines['clean distance to its minimum'])}",
+          held=bool(len(mines) > 0 and (near & bad_enough).all()),
+          test=f"held if, for each of the {len(mines)} checkpoints, the "
+               f"poisoned branch ({cfg.minefield_poison_epochs} epochs) ends "
+               "at least 20 points below the clean minimum's test accuracy "
+               "and nearer to the checkpoint (relative distance) than the "
+               "clean minimum is"),
     Claim(claim="Toy: the poisoned MLP fits its training set (>= 99%) "
                 "and loses >= 30 test points",
           paper="swiss roll: 100% train, 8% test",

@@ -741,12 +741,24 @@ glue("ch4_mine_clean_dist",
      f"{mines['clean distance to its minimum'].min():.2f} to "
      f"{mines['clean distance to its minimum'].max():.2f}")
 glue("ch4_mine_clean_test", fmt_pct(mine["clean final test acc"]))
+glue("ch4_mine_reading", choose(
+    fitted.all(),
+    "every branch also fits the training set, so these are bad minima in "
+    "the paper's sense: next to the path, not in some far corner of weight "
+    "space.",
+    f"only {int(fitted.sum())} of {len(mines)} branches fit 99% of the "
+    f"training set within {cfg.minefield_poison_epochs} epochs, so most are "
+    "not yet minima: they show that a short poisoned run from the path "
+    "reaches far worse networks nearby, not that interpolating bad minima "
+    "lie that close. Longer branches would settle it, at a cost this "
+    "chapter's budget does not cover."))
 
 # %% [markdown]
 # **What to notice.**
 # The poisoned branches reach test accuracies of {glue:text}`ch4_mine_test` (the clean run ends at {glue:text}`ch4_mine_clean_test`) after moving {glue:text}`ch4_mine_dist` of their checkpoint's norm; {glue:text}`ch4_mine_fitted` of them also fit at least 99% of the training set in that time.
 # From the same checkpoints the clean run still travels {glue:text}`ch4_mine_clean_dist` to reach its own minimum.
-# For {glue:text}`ch4_mine_n` checkpoints a minimum at least 20 points worse lies closer to the checkpoint than the good minimum SGD goes on to find: the bad minima are not in some far corner of weight space, they are next to the path, and nothing about the distance travelled tells the two apart.
+# For {glue:text}`ch4_mine_n` checkpoints a network at least 20 test points worse than the clean minimum lies closer to the checkpoint than the good minimum SGD goes on to find.
+# But {glue:text}`ch4_mine_reading`
 
 # %% [markdown]
 # ## The beta explorer
@@ -898,19 +910,19 @@ claims = [
                "so this row tests the sign, not the size"),
     Claim(claim="Bad minima lie next to the optimizer's path: from every "
                 "checkpoint of a clean run, a poisoned branch reaches a "
-                "minimum >= 20 test points worse, closer than the clean "
-                "run's own minimum",
+                "fitted minimum >= 20 test points worse, closer than the "
+                "clean run's own minimum",
           paper="bad minima everywhere, near the path (Fig. 1)",
           measured=f"{int((near & bad_enough).sum())} of {len(mines)} "
-                   f"checkpoints; branches at "
+                   f"near and worse, {int(fitted.sum())} fitted; branches at "
                    f"{span(mines['poisoned distance'])}, clean minimum at "
                    f"{span(mines['clean distance to its minimum'])}",
-          held=bool(len(mines) > 0 and (near & bad_enough).all()),
+          held=bool(len(mines) > 0 and (near & bad_enough & fitted).all()),
           test=f"held if, for each of the {len(mines)} checkpoints, the "
-               f"poisoned branch ({cfg.minefield_poison_epochs} epochs) ends "
-               "at least 20 points below the clean minimum's test accuracy "
-               "and nearer to the checkpoint (relative distance) than the "
-               "clean minimum is"),
+               f"poisoned branch ({cfg.minefield_poison_epochs} epochs) fits "
+               "99% of the training set (a minimum), ends at least 20 points "
+               "below the clean minimum's test accuracy, and is nearer to the "
+               "checkpoint (relative distance) than the clean minimum is"),
     Claim(claim="Toy: the poisoned MLP fits its training set (>= 99%) "
                 "and loses >= 30 test points",
           paper="swiss roll: 100% train, 8% test",

@@ -178,7 +178,7 @@ MEASURES = (
             compute=lambda c: gsnr.mean_gsnr(gsnr.gradient_moments(c.model, F.cross_entropy, c.xm, c.ym))),
     Measure(name="hessian_top_eigenvalue", label="top Hessian eigenvalue", source="Ch. 4 (Keskar et al. 2017)",
             sign=+1, family="flatness", axis="log",
-            description="largest eigenvalue of the train loss's Hessian, by power iteration",
+            description="largest eigenvalue of the train loss's Hessian, by Lanczos iteration",
             compute=lambda c: _eigenvalue(landscape.top_hessian_eigenvalue(c.model, None, c.xm, c.ym, seed=c.seed))),
     Measure(name="pac_bayes_sharpness", label="PAC-Bayes sharpness", source="Ch. 6 (Jiang et al. 2020)",
             sign=+1, family="sharpness", axis="log",

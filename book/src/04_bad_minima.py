@@ -7,7 +7,7 @@
 # After this chapter you can
 # - build a *bad minimum* on purpose, with the anti-generalization loss, and show that it fits the training set as well as a good one;
 # - draw filter-normalized 1-D and 2-D slices of a loss landscape and read sharpness from them;
-# - measure curvature with Hessian-vector products: the top eigenvalue by power iteration and the trace by Hutchinson's estimator;
+# - measure curvature with Hessian-vector products: the top eigenvalue by Lanczos iteration and the trace by Hutchinson's estimator;
 # - estimate the volume of a basin from its radii along random directions, and explain why a small difference in radius becomes an astronomical difference in volume;
 # - say what this volume argument does and does not explain about SGD.
 # :::

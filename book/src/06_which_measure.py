@@ -244,11 +244,11 @@ print(noise_sentence)
 # The worst-case sharpness is their `sharpness-orig` and `sharpness.mag`, after Keskar et al. {cite}`keskar2017large`: the largest $\alpha'$ such that the *worst* perturbation in the box $|u_i| \le \alpha'$ raises the training error by at most 0.1, reported as $1/\alpha'^2$; `landscape.worst_case_alpha` looks for the worst perturbation with ten steps of projected gradient ascent on the training loss. Its magnitude-aware version here uses the box $|u_i| \le \alpha' (|w_i| + 10^{-3})$, relative to each weight (a box $\alpha' |w_i| + 10^{-3}$ would not shrink to nothing: on the sharpest models of this zoo, trained with the smaller learning rate and the larger batch, the worst perturbation within $\pm 10^{-3}$ on every weight alone raised the training error by 13 to 57 points when this measure was written, a check on an earlier run that this page does not repeat, so $\alpha'$ would not exist).
 # Four baselines complete the list: the parameter count, the distance from initialization {cite}`nagarajan2019generalization`, the product of the layers' squared spectral norms {cite}`bartlett2017spectrally` and the path norm {cite}`neyshabur2015norm` (`helpers.metrics.norms`).
 # The last column is the mean time per model on this machine.
-# Several measures are searches that can stop short: the power iteration can run out of iterations, and the bisections can find that even the largest $\sigma$, box or radius they try is tolerated (then the value is a bound, and tied models rank as ties); the line printed first counts how often that happened.
+# Several measures are searches that can stop short: the Lanczos iteration for the top Hessian eigenvalue can run out of iterations, and the bisections can find that even the largest $\sigma$, box or radius they try is tolerated (then the value is a bound, and tied models rank as ties); the line printed first counts how often that happened.
 
 # %%
 details = pd.DataFrame([r.details for r in results if r.reached])
-print(f"Hessian power iteration converged on "
+print(f"Hessian eigenvalue (Lanczos) converged on "
       f"{int(details['hessian_converged'].sum())} of {len(details)} models; "
       f"PAC-Bayes σ' at the search cap: "
       f"{int(details['pac_bayes_sharpness_capped'].sum())} (isotropic), "

@@ -706,22 +706,21 @@ mines.round(3)
 
 # %%
 fig, ax = plt.subplots(figsize=(6.4, 3.8))
-ax.scatter(mines["poisoned distance"], 100 * mines["poisoned test acc"],
-           color=plots.TEST_COLOR, zorder=3, label="poisoned branch")
-ax.scatter(mines["clean distance to its minimum"],
-           np.full(len(mines), 100 * mine["clean final test acc"]),
-           color=plots.TRAIN_COLOR, marker="s", zorder=3,
-           label="clean run's own minimum")
-for e, row in mines.iterrows():
-    ax.annotate(f"epoch {e}", (row["poisoned distance"],
-                               100 * row["poisoned test acc"]),
-                textcoords="offset points", xytext=(4, 4), fontsize=8)
+shades = plt.cm.viridis(np.linspace(0, 0.9, len(mines)))
+for (e, row), shade in zip(mines.iterrows(), shades):
+    clean_at = (row["clean distance to its minimum"],
+                100 * mine["clean final test acc"])
+    bad_at = (row["poisoned distance"], 100 * row["poisoned test acc"])
+    ax.plot(*zip(clean_at, bad_at), color=shade, linewidth=0.8, alpha=0.6)
+    ax.scatter(*clean_at, color=shade, marker="s", zorder=3)
+    ax.scatter(*bad_at, color=shade, marker="o", zorder=3,
+               label=f"from epoch {e}")
 ax.axhline(100 / dataset.num_classes, color="0.3", linestyle=":",
            label="chance")
 ax.set(xlabel="distance from the checkpoint (relative to its norm)",
        ylabel="test accuracy (%)", ylim=(0, 100),
-       title="minima reached from checkpoints of a clean run")
-ax.legend(fontsize=8)
+       title="squares: the clean minimum; dots: a poisoned branch")
+ax.legend(fontsize=8, loc="lower right")
 plt.show()
 
 # %% tags=remove-cell

@@ -700,7 +700,10 @@ ax_r.errorbar(steps, own_table["measured"], yerr=2 * own_table["SE"],
 ax_r.plot(steps, own_table["predicted"], "o-",
           label="predicted (fresh moments)")
 ax_r.axhline(0, color="0.6", linewidth=1)
-ax_r.set_yscale("symlog", linthresh=0.5)  # the early split and the late fall
+# linear in [-1, 1] (the early split), logarithmic beyond (the late fall)
+ax_r.set_yscale("symlog", linthresh=1, linscale=2)
+ax_r.set_yticks([-10, -3, -1, -0.5, 0, 0.2, 0.4, 0.6])
+ax_r.set_yticklabels(["-10", "-3", "-1", "-0.5", "0", "0.2", "0.4", "0.6"])
 ax_r.set(xscale="log", xlabel="GD step on D (step 0 drawn at 1)",
          ylabel="OSGR R", title=f"{cfg.own_sets} networks, each on its own D")
 ax_r.legend(fontsize=7)

@@ -276,7 +276,7 @@ glue("ch4_bw_reading", choose(
 # ## Experiment 2: poisoned training on MNIST-1D
 #
 # Now the real test: the MLP of Chapter 1 on MNIST-1D, trained on the poisoned loss at every $\beta$ of the profile's grid, from {glue:text}`ch4_n_seeds` initializations, with the same SGD and learning rate for every $\beta$.
-# Every run trains until its training cross-entropy falls to {glue:text}`ch4_target` nats (checked every {glue:text}`ch4_check_every` steps, at most {glue:text}`ch4_epochs` epochs), so that all minima are compared **at equal training loss**.
+# Every run trains until its training cross-entropy falls to {glue:text}`ch4_target` nats (checked {glue:text}`ch4_check_every`, at most {glue:text}`ch4_epochs` epochs), so that all minima are compared **at equal training loss**.
 # That matters because near interpolation the curvature of the cross-entropy scales with the loss itself: an earlier version of this chapter trained every $\beta$ for a fixed number of epochs, which left the poisoned networks at several times the clean one's loss, and their larger eigenvalues tracked that ratio.
 # The grid has {glue:text}`ch4_n_betas` values of $\beta$ with {glue:text}`ch4_n_seeds` seeds each, which is what fits the chapter's time budget on a CPU.
 # Each step sees a batch of training samples and a batch of distractors, drawn with the training run's own seeded generator.
@@ -445,7 +445,8 @@ eig_pair, width_pair = paired("top eigenvalue"), paired("slice width")
 per_loss_pair = paired("eigenvalue / loss")
 glue("ch4_epochs", cfg.epochs)
 glue("ch4_target", f"{cfg.target_train_loss:g}")
-glue("ch4_check_every", cfg.check_every)
+glue("ch4_check_every", "after every step" if cfg.check_every == 1
+     else f"every {cfg.check_every} steps")
 glue("ch4_n_seeds", len(SEEDS))
 glue("ch4_n_betas", len(cfg.beta_grid))
 glue("ch4_n_reached", f"{int(table['reached'].sum())} of {len(table)}")
@@ -472,7 +473,7 @@ glue("ch4_eig_reading", choose(
 # {glue:text}`ch4_n_reached` runs reached the target loss, and the final training losses of all runs lie within a factor {glue:text}`ch4_loss_spread` of each other.
 # At equal loss, the network at $\beta$ = {glue:text}`ch4_bad_beta` still fits {glue:text}`ch4_bad_train` of its training set (first seed), as the clean one does, but its test accuracy is {glue:text}`ch4_bad_test` against {glue:text}`ch4_clean_test`: {glue:text}`ch4_drop` points lower.
 # A training set that is fitted perfectly says nothing about which of these two networks we hold.
-# The poisoned network takes longer to get there ({glue:text}`ch4_bad_epochs` epochs against {glue:text}`ch4_clean_epochs`), because it fits its distractors' wrong labels at the same time.
+# The poisoned network takes longer to get there ({glue:text}`ch4_bad_epochs` epochs against {glue:text}`ch4_clean_epochs`, the fewest of either seed), while it is also being pushed to be wrong on its distractors.
 # Across the grid, test accuracy falls as $\beta$ grows (Spearman's $\rho$ = {glue:text}`ch4_rho_test` on the means over seeds), while the lowest final training accuracy of any run is {glue:text}`ch4_min_train`.
 # (Push $\beta$ towards 1 and the second term wins: the network stops fitting its training set too.)
 #

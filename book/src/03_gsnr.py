@@ -609,6 +609,9 @@ glue("ch3_gap_early_pred", span(gap_early["predicted"], ".3f"))
 glue("ch3_gap_early_meas", span(gap_early["measured"], ".3f"))
 glue("ch3_gap_early_ratio", span(gap_early["ratio"]))
 glue("ch3_gap_null_ratio", span(gap_early["null ratio"]))
+glue("ch3_gap_path_reading", choose(
+    gap_beats_null, "predicted the early gap better than a frozen R",
+    "predicted the early gap no better than a frozen R"))
 glue("ch3_gap_null_reading", choose(
     gap_beats_null,
     "tracking the GSNR brings the sum closer to the measured gap than "
@@ -626,7 +629,7 @@ glue("ch3_last_step", int(cfg.checkpoints[-1]))
 # The null, the same sum with $R$ frozen at its value at initialization, gives {glue:text}`ch3_gap_null_ratio`: {glue:text}`ch3_gap_null_reading`.
 # (The measured training-loss drops also contain what the first-order argument leaves out, the mini-batch noise and the curvature of each step, so part of the mismatch is the linearization, not assumption 2.)
 # By step {glue:text}`ch3_last_step` the measured gap has grown by {glue:text}`ch3_gap_end_meas` nats, and the sum accounts for {glue:text}`ch3_gap_end_pred` of it with the fresh-sample moments, {glue:text}`ch3_gap_end_train_pred` with the training-set moments.
-# The link is a first-order statement about a network that has not specialized to its training set; it describes the gap's early growth and, by construction, cannot see the overfitting that follows.
+# The link is a first-order statement about a network that has not specialized to its training set: here it gets the order of magnitude of the gap's early growth, and by construction it cannot see the overfitting that follows.
 
 # %% [markdown]
 # ### Experiment 1b: assumption 2, broken on purpose
@@ -1096,7 +1099,7 @@ for prefix, summary in (("ch3", data_summary),):
 # The check: at the last checkpoint the trained network's output-layer GSNR is {glue:text}`ch3_final_ratio_narrow` times the frozen one's at {glue:text}`ch3_narrow` hidden units and {glue:text}`ch3_final_ratio_wide` times at {glue:text}`ch3_wide` (over seeds; medians {glue:text}`ch3_final_narrow` trained, {glue:text}`ch3_final_narrow_frozen` frozen, at {glue:text}`ch3_narrow`).
 # So with the first layer trained the network ends with the {glue:text}`ch3_final_word_narrow` output-layer GSNR at {glue:text}`ch3_narrow` hidden units and the {glue:text}`ch3_final_word_wide` at {glue:text}`ch3_wide`, although it fits better at both.
 # Where it ends lower, it has fitted more of the signal, so less of its mean gradient is left while the per-sample disagreement remains; a final GSNR does not rank these networks by how well they fit or generalize.
-# The rise is a statement about the path, not the end point: "larger GSNR, better generalization" is about the GSNR accumulated *during* training (the sum of $(1-R)\,\Delta L$ above), not a number to read off a trained network.
+# The rise is a statement about the path, not the end point: "larger GSNR, better generalization" is a claim about the GSNR *during* training, through the sum of $(1-R)\,\Delta L$ above (which, in Experiment 1, {glue:text}`ch3_gap_path_reading`), not a number to read off a trained network.
 
 # %% [markdown]
 # ## Experiment 4: the toy regression $y = x_0 x_1 + \varepsilon$

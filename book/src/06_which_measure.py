@@ -286,8 +286,11 @@ for ax, m in zip(axes.flat, zoo.MEASURES):
             sns.color_palette("viridis", reached["depth"].nunique())):
         ax.scatter(group[m.name], group["gap"], s=14, color=color,
                    label=f"depth {depth}")
-    tau = rank.kendall_tau(m.sign * reached[m.name], reached["gap"])
-    ax.set_title(f"{m.label}\nτ = {tau:+.2f}", fontsize=9)
+    constant = reached[m.name].nunique() < 2  # orders no pair: no tau
+    tau = (None if constant else
+           rank.kendall_tau(m.sign * reached[m.name], reached["gap"]))
+    ax.set_title(f"{m.label}\n" + ("constant: no τ" if constant
+                                     else f"τ = {tau:+.2f}"), fontsize=9)
     ax.set_xscale(m.axis)
     # log axes: label the decades only
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())

@@ -9,30 +9,8 @@ from torch.nn import functional as F
 
 from helpers import data, models
 from helpers.metrics import gsnr
-
-
-# --- the reference (as in tests/test_gsnr.py) ---------------------------------------------------
-
-def per_sample_gradients(model, loss_fn, X, y):
-    """The slow reference: one backward pass per sample, every gradient kept (float64)."""
-    named = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
-    rows = []
-    for i in range(len(X)):
-        grads = torch.autograd.grad(loss_fn(model(X[i:i + 1]), y[i:i + 1]), [p for _, p in named])
-        rows.append({k: g.double() for (k, _), g in zip(named, grads)})
-    return {k: torch.stack([r[k] for r in rows]) for k in rows[0]}
-
-
-def two_pass(per_sample):
-    """Exact moments: the mean first, then the mean squared deviation from it (divisor N)."""
-    mean = {k: g.mean(0) for k, g in per_sample.items()}
-    return mean, {k: (g - mean[k]).square().mean(0) for k, g in per_sample.items()}
-
-
-def assert_close(a: dict, b: dict, rtol=1e-10, atol=1e-14):
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k].double(), b[k].double(), rtol=rtol, atol=atol, msg=k)
+# the reference: one backward pass per sample, and exact two-pass moments
+from test_gsnr import assert_close, per_sample_gradients, two_pass
 
 
 def assert_matches_loop(model, X, y, chunk_size=7, loss_fn=F.cross_entropy):

@@ -3,17 +3,83 @@
 - ``kendall_tau``: tau = 1/(|T|(|T|-1)) sum_{i != j} sign(mu_i - mu_j) sign(g_i - g_j).
 - ``granulated_tau``: for each hyperparameter, the mean tau over the groups of models in which
   only that hyperparameter varies (psi_i), and their mean Psi.
-Both come with a bootstrap confidence interval over models. A bootstrap resample draws some
+- ``conditional_independence`` (one measure) and ``conditional_independence_all`` (many): Jiang
+  et al.'s conditional-independence score K, below.
+- ``environment_taus`` and ``robust_summary``: the robust view of Dziugaite et al. 2020, below.
+Each statistic comes with a bootstrap confidence interval over models. A bootstrap resample draws some
 models twice; a model and its own copy form a tied pair that says nothing about the ranking, so
 such pairs are left out of every sum and count (otherwise each resample's tau shrinks towards 0
 and the interval falls below the estimate, most for psi's groups of two or three models).
+
+**K, the conditional-independence score** (Jiang et al. 2020, "Fantastic generalization measures
+and where to find them", ICLR, Section 6, "Conditional independence test: towards capturing the
+causal relationships"; and the scoring program of the NeurIPS 2020 PGDL competition, the
+competition starting kit's ``scoring_program/mutual_information.py``, function
+``conditional_mutual_information``, by the same first author). The probability space is the set of
+ordered pairs (i, j) of two different models, uniformly weighted. On a pair,
+V_mu = sign(mu_i - mu_j), V_g = sign(g_i - g_j), and for a set S of hyperparameters U_S is the
+pair's values of S in *both* models, (theta_i[S], theta_j[S]): one cell per pair of values, as the
+scoring program's keys str(v_i) + str(v_j) (the paper's joint table "for a single S_ab"). Then
+
+    I(V_mu, V_g | U_S) = sum_u p(u) sum_{v, w} p(v, w | u) log[p(v, w | u) / (p(v | u) p(w | u))],
+    I^(S) = I(V_mu, V_g | U_S) / H(V_g | U_S),    H(V_g | U_S) = sum_u p(u) H(V_g | U_S = u),
+    K(mu) = min over S with |S| <= max_conditioning (the empty set included) of I^(S).
+
+K is 1 when the measure's ordering of a pair says everything about the gap's that the
+hyperparameters do not already say, and 0 when some S makes the two orderings independent (the
+measure then looks like a proxy of those hyperparameters). It measures dependence, not its
+direction: a measure that orders every pair backwards also has K = 1, so ``sign`` changes nothing
+(with the default ``ties``). With S empty and no ties, I^ = 1 - h((1 + tau) / 2), h the binary
+entropy in bits: the ordered pairs make both V's symmetric, and V_mu = V_g on a fraction
+(1 + tau) / 2 of them. Where H(V_g | U_S) = 0 the hyperparameters S fix the gap's ordering of
+every pair, V_mu and V_g are trivially independent given U_S and I^ = 0 (the scoring program's
+0 / (tiny entropy) reads 0 as well).
+Where this departs from the scoring program, and why:
+- Ties: the scoring program reads "mu_i > mu_j" as +1 and everything else, a tie included, as
+  -1 (the same for the gap); so a tied pair is -1 in both orders, counted with the pairs the
+  measure orders one way, and where the gap has ties too, K can change with the measure's
+  orientation. Here (``ties='sign'``) a tie is V = 0, a third outcome, as in tau-a, and K is the
+  same for mu and -mu. ``ties='below'`` gives the program's convention. Without ties they agree.
+- Pairs: the program loops over all ordered pairs (i, j) *including i = j*, each self-pair a
+  (-1, -1) count; here a model is never paired with itself (nor, in a resample, with its copy).
+  Neither the program nor this module restricts the pairs to models that differ in some
+  hyperparameter.
+- Weights: the program averages the per-cell mutual information and the per-cell entropy of
+  V_g with equal weight per cell of value pairs, then divides; that is the p(u)-weighted ratio
+  above when every cell holds the same number of pairs, which its complete, one-model-per-point
+  grid ensures (it refuses any other). A zoo without the models that missed the target is not
+  such a grid, so the cells are weighted by p(u), as in the paper's formula.
+- Sets: the program takes the minimum over sets of exactly two hyperparameters; the paper's
+  minimum over |S| <= 2, which includes the empty set and single hyperparameters, is used here.
+The bootstrap recomputes K, its minimum over S included, on each resample of the models; the
+minimum of noisy numbers is biased low, so the interval can sit below K when sets tie.
+
+**The robust view** (Dziugaite et al. 2020, "In search of robust measures of generalization",
+NeurIPS): instead of averaging over environments, look at the whole distribution of a
+measure's performance over them, above all its worst case. Their environments are pairs of
+training configurations that differ in one hyperparameter, their statistic a sign error averaged
+over seeds. Here, with one model per configuration, an environment is one group of
+``granulated_tau`` (models that agree on every hyperparameter but one, which varies), and the
+statistic is tau-a over the group. With two values per hyperparameter the two notions of
+environment coincide: a group is a pair of models and its tau is +1 or -1, so the worst case is
+-1 as soon as one environment is ordered wrongly, and the mean is 2 (fraction ordered rightly) - 1.
+``robust_summary`` gives per measure the worst tau, a low quantile and the mean over all
+environments. That mean is not Psi: Psi first averages within each hyperparameter
+(psi_i) and then over hyperparameters, each weighing the same, while the mean over environments
+weighs hyperparameter i by its number of environments (N / k_i on a complete grid of N models,
+k_i values of i: the hyperparameters with fewest values weigh most). A group in which the measure
+or the gap is constant has no tau (no pair is ordered by both); ``granulated_tau`` counts it as 0,
+the robust view skips it and says how many it skipped: a measure that is silent in an environment
+is not scored there, so read the skipped count next to its worst case.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 
 @dataclass(frozen=True)
@@ -40,11 +106,11 @@ def _as_vector(x, name: str) -> np.ndarray:
     return x
 
 
-def _check_varies(x: np.ndarray, name: str) -> None:
+def _check_varies(x: np.ndarray, name: str, statistic: str = "Kendall's tau") -> None:
     """ValueError unless ``x`` takes at least two values: a constant orders no pair of models."""
     if np.all(x == x[0]):
         raise ValueError(f"{name} is constant (all {len(x)} values are {x[0]:g}): it orders no pair "
-                         "of models, so Kendall's tau is undefined (it would read 0, with the "
+                         f"of models, so {statistic} is undefined (it would read 0, with the "
                          "interval [0, 0]); leave it out of the ranking")
 
 
@@ -147,10 +213,15 @@ def _has_group(codes: np.ndarray, h: int) -> bool:
     return any(len(np.unique(codes[group == gid, h])) > 1 for gid in np.unique(group))
 
 
+def _draws(n: int, n_boot: int, seed: int):
+    """The bootstrap resamples (row indices) of n models: the same for every statistic of this module."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, n, n) for _ in range(n_boot))
+
+
 def _bootstrap(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, k, 1 + p + 1) statistics on resamples of the models, drawn with ``seed``."""
-    rng = np.random.default_rng(seed)
-    draws = (rng.integers(0, len(gap), len(gap)) for _ in range(n_boot))
+    draws = _draws(len(gap), n_boot, seed)
     return np.stack([_statistics(measures[idx], gap[idx], codes[idx], origin=idx) for idx in draws])
 
 
@@ -242,6 +313,269 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
 
 
 CONSTANT_NOTE = "constant over the models: it ranks nothing, so tau and psi are undefined"
+
+
+# --- K: Jiang et al.'s conditional-independence score (see the module's docstring) ----------------
+
+K_CONSTANT_NOTE = "constant over the models: it orders no pair, so K is undefined"
+_TIES = ("sign", "below")
+
+
+@dataclass(frozen=True)
+class ConditionalIndependence:
+    """Jiang et al.'s K with its bootstrap percentile interval (``level``, ``n_boot`` resamples).
+
+    ``conditioning`` names the hyperparameters of the set S that attains the minimum (the smallest
+    such set, the empty tuple for none); ``by_set`` holds I^(S) for every set S tried.
+    """
+
+    value: float
+    low: float
+    high: float
+    level: float
+    n_boot: int
+    conditioning: tuple[str, ...]
+    by_set: dict[tuple[str, ...], float]
+
+
+def _conditioning_sets(p: int, max_conditioning: int) -> list[tuple[int, ...]]:
+    """Every set of at most ``max_conditioning`` of p hyperparameters, smallest first."""
+    return [s for r in range(min(max_conditioning, p) + 1) for s in itertools.combinations(range(p), r)]
+
+
+def _pair_signs(x: np.ndarray, i: np.ndarray, j: np.ndarray, ties: str) -> np.ndarray:
+    """(pairs, ...) codes 0, 1, 2 of V = -1, 0, +1 for x_i - x_j ('below': a tie is -1)."""
+    d = x[i] - x[j]
+    return (np.sign(d).astype(np.int64) + 1) if ties == "sign" else np.where(d > 0, 2, 0)
+
+
+def _xlogx(c: np.ndarray) -> np.ndarray:
+    return c * np.log(np.where(c > 0, c, 1.0))
+
+
+def _normalized_cmi(counts: np.ndarray) -> np.ndarray:
+    """I(V_mu, V_g | U) / H(V_g | U) from counts (k, cells u, V_g, V_mu, resamples) -> (k, resamples).
+
+    In counts, N * I = sum_u [sum_{g,m} n log n - sum_g n_g log n_g - sum_m n_m log n_m + n_u log n_u]
+    and N * H = sum_u [n_u log n_u - sum_g n_g log n_g]. Summing over V_mu before V_g, and
+    subtracting in this order, makes I and H the same floats when V_mu = V_g, so that a measure
+    equal to the gap has K = 1 exactly.
+    """
+    n_g = counts.sum(3)
+    joint = _xlogx(counts).sum(3).sum(2)
+    gap_part = _xlogx(n_g).sum(2)
+    measure_part = _xlogx(counts.sum(2)).sum(2)
+    cell = _xlogx(n_g.sum(2))
+    info = (((joint - gap_part) - measure_part) + cell).sum(1)
+    entropy = (cell - gap_part).sum(1)
+    # H = 0: S fixes the gap's ordering of every pair, V_mu is trivially independent of it (I = 0)
+    return np.where(entropy > 0, np.clip(info, 0.0, None) / np.where(entropy > 0, entropy, 1.0), 0.0)
+
+
+def _cmi_table(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray, sets, n_boot: int, seed: int,
+               ties: str) -> np.ndarray:
+    """(k measures, len(sets), 1 + n_boot) I^(S): the models, then each resample of ``_draws``.
+
+    A resample repeats model i w_i times; its ordered pairs of rows from two different models are
+    the original pairs (i, j), i != j, each w_i w_j times. So every resample is a weighting of the
+    same n(n-1) pairs, and the counts of all resamples at once are one sparse product
+    (cells x pairs) @ (pairs x resamples).
+    """
+    n, k = measures.shape
+    i, j = np.nonzero(~np.eye(n, dtype=bool))  # ordered pairs of two different models
+    # counts are integers below n^2 (the w sum to n): exact in float32, which halves the product's time
+    dtype = np.float32 if n * n < 2**24 else np.float64
+    weights = np.stack([np.bincount(idx, minlength=n) for idx in _draws(n, n_boot, seed)]).astype(dtype)
+    pair_weights = np.column_stack([np.ones(len(i), dtype), (weights[:, i] * weights[:, j]).T])
+    v_g = _pair_signs(gap, i, j, ties)
+    v_mu = _pair_signs(measures, i, j, ties).T  # (k, pairs)
+    out = np.empty((k, len(sets), 1 + n_boot))
+    for s_index, s in enumerate(sets):
+        u = np.zeros(len(i), np.int64)
+        for h in s:  # the pair's values of h in both models, one cell per (value_i, value_j)
+            levels = codes[:, h].max() + 1
+            u = (u * levels + codes[i, h]) * levels + codes[j, h]
+        u = np.unique(u, return_inverse=True)[1].ravel()
+        n_cells = u.max() + 1
+        chunk = max(1, 2**22 // (9 * n_cells * (1 + n_boot)))  # bounds the dense counts' memory
+        for start in range(0, k, chunk):
+            part = v_mu[start:start + chunk]
+            rows = ((np.arange(len(part))[:, None] * n_cells + u) * 3 + v_g) * 3 + part
+            columns = np.tile(np.arange(len(i)), len(part))  # the pair of each entry
+            cells = sparse.csr_matrix((np.ones(rows.size, dtype), (rows.ravel(), columns)),
+                                      shape=(len(part) * n_cells * 9, len(i)))
+            counts = (cells @ pair_weights).astype(float).reshape(len(part), n_cells, 3, 3, 1 + n_boot)
+            out[start:start + chunk, s_index] = _normalized_cmi(counts)
+    return out
+
+
+def _check_k_arguments(table, names, gap, hyperparameters, max_conditioning, n_boot, level, ties) -> None:
+    _check_n_boot(n_boot)
+    missing = {gap, *names, *hyperparameters} - set(table.columns)
+    if missing:
+        raise ValueError(f"table has no column(s) {sorted(missing)}")
+    if isinstance(max_conditioning, bool) or not isinstance(max_conditioning, (int, np.integer)) \
+            or max_conditioning < 0:
+        raise ValueError(f"max_conditioning must be a non-negative integer (the largest conditioning "
+                         f"set), got {max_conditioning!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    if ties not in _TIES:
+        raise ValueError(f"ties must be one of {_TIES}, got {ties!r}")
+
+
+def _k_estimates(table, measures, gap, hyperparameters, max_conditioning, n_boot, level, seed, ties):
+    """Per measure: (Estimate of K, conditioning names, {names: I^(S)})."""
+    g = _as_vector(table[gap], gap)
+    _check_varies(g, f"column {gap!r}", "K")
+    codes = _codes(table, hyperparameters)
+    sets = _conditioning_sets(len(hyperparameters), max_conditioning)
+    scores = _cmi_table(measures, g, codes, sets, n_boot, seed, ties)
+    names = [tuple(hyperparameters[h] for h in s) for s in sets]
+    out = []
+    for score in scores:
+        best = int(np.argmin(score[:, 0]))  # the first, hence smallest, set attaining the minimum
+        est = _estimate(score[best, 0], score[:, 1:].min(0), level, n_boot)
+        out.append((est, names[best], dict(zip(names, map(float, score[:, 0])))))
+    return out
+
+
+def conditional_independence(table: pd.DataFrame, measure: str, gap: str, hyperparameters,
+                             max_conditioning: int = 2, sign: int = 1, n_boot: int = 200,
+                             level: float = 0.95, seed: int = 0, *, ties: str = "sign") -> ConditionalIndependence:
+    """Jiang et al.'s K of ``sign * table[measure]`` against ``table[gap]``, with a bootstrap CI.
+
+    K = min over sets S of at most ``max_conditioning`` of ``hyperparameters`` (the empty set
+    included) of I(V_mu, V_g | U_S) / H(V_g | U_S), over ordered pairs of two different models
+    (definition, sources and departures from the PGDL scoring program: the module's docstring).
+    A max_conditioning above the number of hyperparameters is capped at it. The bootstrap resamples
+    models with replacement (pairs of a model with its own copy left out) and takes the minimum
+    over S afresh on each resample; with the same ``seed`` the resamples are those of
+    ``rank_measures``. ``ties='sign'`` makes a tie a third outcome V = 0, ``ties='below'`` reads
+    it as -1 (the scoring program's). A constant measure or gap orders no pair: ValueError.
+    """
+    if sign not in (1, -1):
+        raise ValueError(f"sign must be +1 or -1, got {sign!r}")
+    hyperparameters = list(hyperparameters)
+    _check_k_arguments(table, [measure], gap, hyperparameters, max_conditioning, n_boot, level, ties)
+    mu = _as_vector(table[measure], measure) * sign
+    _check_varies(mu, f"column {measure!r}", "K")
+    (est, conditioning, by_set), = _k_estimates(table, mu[:, None], gap, hyperparameters, max_conditioning,
+                                                n_boot, level, seed, ties)
+    return ConditionalIndependence(est.value, est.low, est.high, level, n_boot, conditioning, by_set)
+
+
+def conditional_independence_all(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperparameters,
+                                 max_conditioning: int = 2, n_boot: int = 200, level: float = 0.95,
+                                 seed: int = 0, *, ties: str = "sign") -> pd.DataFrame:
+    """K of every measure in ``signs`` (column -> +1 or -1), on the same resamples: one row each.
+
+    Columns measure, value, low, high, conditioning (the minimizing set's names), as
+    ``conditional_independence`` gives one by one. A measure constant over the models has value,
+    low and high NaN and a ``note`` (the column only then present), as in ``rank_measures``.
+    """
+    hyperparameters = list(hyperparameters)
+    names = list(signs)
+    if not names:
+        raise ValueError("signs must name at least one measure column, got {}")
+    _check_k_arguments(table, names, gap, hyperparameters, max_conditioning, n_boot, level, ties)
+    if any(s not in (1, -1) for s in signs.values()):
+        raise ValueError(f"signs must be +1 or -1, got {signs}")
+    measures = np.column_stack([_as_vector(table[m], m) * signs[m] for m in names])
+    constant = np.all(measures == measures[0], axis=0)
+    results = iter(_k_estimates(table, measures[:, ~constant], gap, hyperparameters, max_conditioning,
+                                n_boot, level, seed, ties) if not constant.all() else [])
+    rows = []
+    for m, flat in zip(names, constant):
+        if flat:  # orders no pair: no K, and not the 0 with [0, 0] it would read
+            rows.append({"measure": m, "value": np.nan, "low": np.nan, "high": np.nan, "conditioning": None,
+                         "note": K_CONSTANT_NOTE})
+            continue
+        est, conditioning, _ = next(results)
+        rows.append({"measure": m, "value": est.value, "low": est.low, "high": est.high,
+                     "conditioning": conditioning, **({"note": ""} if constant.any() else {})})
+    return pd.DataFrame(rows)
+
+
+# --- the robust view: tau in every environment (Dziugaite et al. 2020, see the module's docstring) --
+
+ENVIRONMENT_COLUMNS = ["hyperparameter", "environment", "n_models", "tau", "note"]
+
+
+def environment_taus(table: pd.DataFrame, measure: str, gap: str, hyperparameters, sign: int = 1) -> pd.DataFrame:
+    """Kendall's tau-a of ``sign * table[measure]`` against the gap in every environment.
+
+    For each hyperparameter h, an environment is a group of models that agree on every other
+    hyperparameter and differ in h (the groups of ``granulated_tau``). One row per environment:
+    ``hyperparameter`` (h), ``environment`` (the others' values, 'name=value, ...'), ``n_models``,
+    ``tau``, and ``note``: where the measure or the gap is constant inside the group, tau is
+    undefined, NaN, and the note says why (the row is kept, so that skipped groups can be
+    counted). A hyperparameter that varies alone in no group has no rows; if none does: ValueError.
+    """
+    if sign not in (1, -1):
+        raise ValueError(f"sign must be +1 or -1, got {sign!r}")
+    hyperparameters = list(hyperparameters)
+    missing = {gap, measure, *hyperparameters} - set(table.columns)
+    if missing:
+        raise ValueError(f"table has no column(s) {sorted(missing)}")
+    mu, g = _as_vector(table[measure], measure) * sign, _as_vector(table[gap], gap)
+    _check_varies(g, f"column {gap!r}")
+    codes = _codes(table, hyperparameters)
+    rows = []
+    for h, name in enumerate(hyperparameters):
+        group = _groups(codes, h)
+        for gid in np.unique(group):
+            idx = np.flatnonzero(group == gid)
+            if len(np.unique(codes[idx, h])) < 2:
+                continue  # h does not vary here: not an environment for h
+            environment = ", ".join(f"{o}={table[o].iloc[idx[0]]}" for o in hyperparameters if o != name)
+            note = ("measure constant in this environment: no tau, skipped" if np.all(mu[idx] == mu[idx[0]])
+                    else "gap constant in this environment: no tau, skipped" if np.all(g[idx] == g[idx[0]])
+                    else "")
+            tau = np.nan if note else kendall_tau(mu[idx], g[idx])
+            rows.append({"hyperparameter": name, "environment": environment, "n_models": len(idx),
+                         "tau": tau, "note": note})
+    if not rows:
+        raise ValueError(f"no group of models varies in only one of {hyperparameters}, so there is no "
+                         "environment to compute tau in")
+    return pd.DataFrame(rows, columns=ENVIRONMENT_COLUMNS)
+
+
+def robust_summary(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperparameters,
+                   quantile: float = 0.1) -> pd.DataFrame:
+    """Per measure, the distribution of its tau over environments (``environment_taus``).
+
+    Columns: ``worst`` (the minimum tau over all environments of all hyperparameters) and
+    ``worst_environment`` ('h: others' values'), ``quantile_tau`` (the ``quantile``-quantile of the taus, linear
+    interpolation), ``mean`` (over all environments: not Psi, see the module's docstring),
+    ``psi_mean`` (the mean per hyperparameter, then over hyperparameters, on the same
+    environments: Psi but for the skipped groups, which Psi counts as 0), ``n_environments``
+    (with a tau) and ``n_skipped`` (measure or gap constant inside). A measure with no
+    environment left has NaN statistics and a ``note``.
+    """
+    if not 0 <= quantile <= 1:
+        raise ValueError(f"quantile must lie in [0, 1], got {quantile!r}")
+    if not signs:
+        raise ValueError("signs must name at least one measure column, got {}")
+    if any(s not in (1, -1) for s in signs.values()):
+        raise ValueError(f"signs must be +1 or -1, got {signs}")
+    rows = []
+    for m, s in signs.items():
+        envs = environment_taus(table, m, gap, hyperparameters, sign=s)
+        kept = envs[envs["note"] == ""]
+        row = {"measure": m, "n_environments": len(kept), "n_skipped": len(envs) - len(kept)}
+        if len(kept):
+            worst = kept.loc[kept["tau"].idxmin()]
+            row.update(worst=worst["tau"], worst_environment=f"{worst['hyperparameter']}: {worst['environment']}",
+                       quantile_tau=float(np.percentile(kept["tau"], 100 * quantile)), mean=kept["tau"].mean(),
+                       psi_mean=kept.groupby("hyperparameter")["tau"].mean().mean(), note="")
+        else:
+            row.update(worst=np.nan, worst_environment="", quantile_tau=np.nan, mean=np.nan, psi_mean=np.nan,
+                       note="constant in every environment: no tau anywhere")
+        rows.append(row)
+    columns = ["measure", "worst", "worst_environment", "quantile_tau", "mean", "psi_mean", "n_environments",
+               "n_skipped", "note"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def permutation_pass_rate(x, y, statistic, passes, n_permutations: int = 2000, seed: int = 0) -> float:

@@ -380,3 +380,35 @@ def test_k_takes_well_under_two_seconds_on_a_chapter_sized_zoo():
     start = time.perf_counter()
     rank.conditional_independence(table, "measure", "gap", list("abcde"), n_boot=200)
     assert time.perf_counter() - start < 2.0
+
+
+def test_paired_differences_are_the_difference_of_rank_measures_on_the_same_resamples():
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"a": np.repeat([0, 1, 2, 3], 6), "b": np.tile([0, 1, 2], 8)})
+    table["gap"] = table["a"] + 0.5 * table["b"] + rng.normal(0, 0.3, len(table))
+    table["good"] = table["gap"] + rng.normal(0, 0.1, len(table))
+    table["bad"] = rng.normal(size=len(table))
+    signs = {"good": 1, "bad": -1}
+    ranked = rank.rank_measures(table, signs, "gap", ["a", "b"], n_boot=50, seed=4)
+    psi = ranked[ranked.statistic == "Psi"].set_index("measure")["value"]
+    diff = rank.paired_differences(table, signs, "gap", ["a", "b"], [("good", "bad")], n_boot=50, seed=4)
+    assert diff.loc[0, "value"] == pytest.approx(psi["good"] - psi["bad"], abs=1e-12)
+    assert diff.loc[0, "low"] > 0  # the planted measure beats noise on every resample's percentile
+    # a measure against itself: exactly 0 on every resample, so the interval is [0, 0]
+    same = rank.paired_differences(table, signs, "gap", ["a", "b"], [("bad", "bad")], statistic="a", n_boot=20)
+    assert same.loc[0, ["value", "low", "high"]].tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="statistic"):
+        rank.paired_differences(table, signs, "gap", ["a", "b"], [("good", "bad")], statistic="c")
+    with pytest.raises(ValueError, match="pairs"):
+        rank.paired_differences(table, signs, "gap", ["a", "b"], [("good", "other")])
+
+
+def test_permute_measures_moves_the_measures_together_and_nothing_else():
+    table = pd.DataFrame({"h": [0, 0, 1, 1, 2], "gap": [1.0, 2, 3, 4, 5], "m1": [10, 20, 30, 40, 50],
+                          "m2": [1, 2, 3, 4, 5]})
+    out = rank.permute_measures(table, ["m1", "m2"], seed=1)
+    assert out[["h", "gap"]].equals(table[["h", "gap"]])
+    assert sorted(out["m1"]) == sorted(table["m1"]) and (out["m1"] == 10 * out["m2"]).all()  # one permutation
+    assert not out["m1"].equals(table["m1"])
+    with pytest.raises(ValueError, match="m3"):
+        rank.permute_measures(table, ["m3"], seed=0)

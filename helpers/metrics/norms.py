@@ -2,10 +2,14 @@
 
 - ``distance_from_init``: ||w - w_0||_2 over all parameters (Nagarajan & Kolter 2019);
 - ``log_spectral_norm_product``: log prod_l ||W_l||_2^2 (Bartlett et al. 2017; Neyshabur et al. 2018);
+- ``log_frobenius_norm_product``: log prod_l ||W_l||_F^2;
 - ``log_path_norm``: log of the squared l2 path norm, sum over input-output paths of the
-  product of the squared weights on the path (Neyshabur et al. 2015).
+  product of the squared weights on the path (Neyshabur et al. 2015);
+- ``output_margin``: a low quantile over training samples of the logit of the true class minus
+  the largest other logit (Jiang et al. take the 10th percentile), the scale the norm-over-margin
+  measures divide by (Bartlett et al. 2017).
 
-Each uses the weights only, no data, and leaves the model as it was.
+All but ``output_margin`` use the weights only, no data; each leaves the model as it was.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from ..safety import check_model, model_device
+from ..safety import check_model, check_xy, eval_mode, model_device
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
@@ -59,6 +63,45 @@ def log_spectral_norm_product(model: nn.Module) -> float:
             raise ValueError(f"a {type(layer).__name__} layer has zero weights: the log is -inf")
         total += 2 * math.log(sigma)
     return total
+
+
+@torch.no_grad()
+def log_frobenius_norm_product(model: nn.Module) -> float:
+    """sum_l log ||W_l||_F^2, the log of the product of the squared Frobenius norms (Jiang et al.'s
+    ``prod.of.fro``); a convolution's kernel counts all its entries."""
+    total = 0.0
+    for layer in _weight_layers(model):
+        squared = float(layer.weight.detach().double().square().sum())
+        if not squared > 0:
+            raise ValueError(f"a {type(layer).__name__} layer has zero weights: the log is -inf")
+        total += math.log(squared)
+    return total
+
+
+@torch.no_grad()
+def output_margin(model: nn.Module, X: torch.Tensor, y: torch.Tensor, quantile: float = 0.1,
+                  batch_size: int = 4096) -> float:
+    """The ``quantile`` of the margins f(x)_y - max_{j != y} f(x)_j over the samples (X, y).
+
+    Jiang et al. 2020 take the 10th percentile rather than the minimum, which a single
+    mislabelled or hard sample would decide. Evaluated in eval mode, ``batch_size`` rows at a time.
+    """
+    check_model(model)
+    check_xy(X, y)
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 <= quantile <= 1:
+        raise ValueError(f"quantile must be a number in [0, 1], got {quantile!r}")
+    device, margins = model_device(model), []
+    with eval_mode(model):
+        for i in range(0, len(X), batch_size):
+            out = model(X[i:i + batch_size].to(device)).double()
+            yb = y[i:i + batch_size].to(device)
+            if out.ndim != 2 or out.shape[1] < 2:
+                raise ValueError(f"model must output (n, classes) scores with 2+ classes, got shape "
+                                 f"{tuple(out.shape)}")
+            true = out.gather(1, yb[:, None])[:, 0]
+            other = out.scatter(1, yb[:, None], float("-inf")).max(1).values
+            margins.append((true - other).cpu())
+    return float(torch.quantile(torch.cat(margins), quantile))
 
 
 @torch.no_grad()

@@ -203,8 +203,12 @@ def _codes(table: pd.DataFrame, hyperparameters: list[str]) -> np.ndarray:
 def _groups(codes: np.ndarray, h: int) -> np.ndarray:
     """(n,) group ids: models with the same values of every hyperparameter but the h-th."""
     others = np.delete(codes, h, axis=1)
-    return (np.unique(others, axis=0, return_inverse=True)[1].ravel() if others.shape[1]
-            else np.zeros(len(codes), int))
+    if not others.shape[1]:
+        return np.zeros(len(codes), int)
+    # one integer per combination of the other codes (mixed radix), then 1-D unique: faster than
+    # unique over rows, and the same ids (both sort the combinations lexicographically)
+    radix = np.concatenate([np.cumprod((others.max(0) + 1)[::-1])[::-1][1:], [1]])
+    return np.unique(others @ radix, return_inverse=True)[1].ravel()
 
 
 def _has_group(codes: np.ndarray, h: int) -> bool:
@@ -225,6 +229,27 @@ def _bootstrap(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray, n_boot:
     return np.stack([_statistics(measures[idx], gap[idx], codes[idx], origin=idx) for idx in draws])
 
 
+def _group_taus(codes: np.ndarray, h: int, distinct: np.ndarray, concord: np.ndarray) -> np.ndarray:
+    """(groups, k): the tau of every group of models in which only h varies (no rows: none does).
+
+    A group's tau is its concordance sum over its distinct pairs. The sums come from one
+    product over all pairs of the same group, not a loop over groups: the permutation nulls of
+    Chapter 6 call this thousands of times. Integer sums divided once keep a perfect tau exactly 1.
+    """
+    group = _groups(codes, h)
+    n_groups = group.max() + 1
+    low = np.full(n_groups, codes[:, h].max() + 1)
+    high = np.full(n_groups, -1)
+    np.minimum.at(low, group, codes[:, h])
+    np.maximum.at(high, group, codes[:, h])
+    varies = low < high  # only h varies in the group, and it does vary
+    same = (group[:, None] == group[None, :]) & distinct
+    sums = np.zeros((n_groups, concord.shape[2]))
+    np.add.at(sums, group, np.einsum("ij,ijk->ik", same, concord))
+    pairs = np.bincount(group, weights=same.sum(1), minlength=n_groups)  # > 0 wherever h varies
+    return sums[varies] / pairs[varies][:, None]
+
+
 def _statistics(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray, origin=None) -> np.ndarray:
     """(k measures, 1 + p + 1): tau, psi per hyperparameter and Psi, for every measure at once.
 
@@ -242,15 +267,9 @@ def _statistics(measures: np.ndarray, gap: np.ndarray, codes: np.ndarray, origin
     if distinct.any():
         out[:, 0] = concord.sum((0, 1)) / distinct.sum()
     for h in range(codes.shape[1]):
-        group = _groups(codes, h)
-        taus = []
-        for gid in np.unique(group):
-            idx = np.flatnonzero(group == gid)
-            if len(np.unique(codes[idx, h])) > 1:  # only h varies in the group, and it does vary
-                block = np.ix_(idx, idx)
-                taus.append(concord[block].sum((0, 1)) / distinct[block].sum())
-        if taus:
-            out[:, 1 + h] = np.mean(taus, axis=0)
+        taus = _group_taus(codes, h, distinct, concord)
+        if len(taus):
+            out[:, 1 + h] = taus.mean(0)
     psi = out[:, 1:-1]
     finite = np.isfinite(psi)
     with np.errstate(invalid="ignore"):
@@ -313,6 +332,71 @@ def rank_measures(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperpar
 
 
 CONSTANT_NOTE = "constant over the models: it ranks nothing, so tau and psi are undefined"
+
+
+def paired_differences(table: pd.DataFrame, signs: dict[str, int], gap: str, hyperparameters, pairs,
+                       statistic: str = "Psi", n_boot: int = 500, level: float = 0.95,
+                       seed: int = 0) -> pd.DataFrame:
+    """``statistic`` of measure a minus that of measure b, for each (a, b) in ``pairs``, with a
+    paired bootstrap interval: both are recomputed on the *same* resamples of the models.
+
+    Two measures ranked on the same zoo share its luck (the same few groups decide both psi's),
+    so their difference is much better determined than the two separate intervals suggest; the
+    paired interval is the honest test of "a ranks above b". ``statistic`` is 'tau', 'Psi' or a
+    hyperparameter's name; the resamples are ``rank_measures``'s with the same ``seed``.
+    Returns one row per pair: a, b, value, low, high (NaN where either measure is constant).
+    """
+    pairs = [tuple(pair) for pair in pairs]
+    if not pairs or any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"pairs must be a non-empty list of (a, b) measure names, got {pairs!r}")
+    unknown = {m for pair in pairs for m in pair} - set(signs)
+    if unknown:
+        raise ValueError(f"pairs name measures without a sign in signs: {sorted(unknown)}")
+    hyperparameters = list(hyperparameters)
+    statistics = ["tau", *hyperparameters, "Psi"] if hyperparameters else ["tau"]
+    if statistic not in statistics:
+        raise ValueError(f"statistic must be one of {statistics}, got {statistic!r}")
+    _check_n_boot(n_boot)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    names = sorted({m for pair in pairs for m in pair}, key=list(signs).index)
+    missing = {gap, *names, *hyperparameters} - set(table.columns)
+    if missing:
+        raise ValueError(f"table has no column(s) {sorted(missing)}")
+    measures = np.column_stack([_as_vector(table[m], m) * signs[m] for m in names])
+    g = _as_vector(table[gap], gap)
+    _check_varies(g, f"column {gap!r}")
+    constant = {m: bool(np.all(measures[:, j] == measures[0, j])) for j, m in enumerate(names)}
+    codes = _codes(table, hyperparameters)
+    column = statistics.index(statistic)
+    point = _statistics(measures, g, codes)[:, column]
+    boots = _bootstrap(measures, g, codes, n_boot, seed)[:, :, column]  # (n_boot, measures)
+    rows = []
+    for a, b in pairs:
+        i, j = names.index(a), names.index(b)
+        if constant[a] or constant[b]:
+            rows.append({"a": a, "b": b, "value": np.nan, "low": np.nan, "high": np.nan})
+            continue
+        est = _estimate(point[i] - point[j], boots[:, i] - boots[:, j], level, n_boot)
+        rows.append({"a": a, "b": b, "value": est.value, "low": est.low, "high": est.high})
+    return pd.DataFrame(rows, columns=["a", "b", "value", "low", "high"])
+
+
+def permute_measures(table: pd.DataFrame, measures, seed: int) -> pd.DataFrame:
+    """A copy of ``table`` whose ``measures`` columns are shuffled across rows by one permutation.
+
+    The gap and the hyperparameters stay where they are, so every measure becomes unrelated to
+    the models it is listed with, while the measures keep their values and their relations to
+    one another: the null under which a scorecard row about a ranking should rarely hold.
+    """
+    measures = list(measures)
+    missing = set(measures) - set(table.columns)
+    if missing:
+        raise ValueError(f"table has no column(s) {sorted(missing)}")
+    order = np.random.default_rng(seed).permutation(len(table))
+    out = table.copy()
+    out[measures] = table[measures].to_numpy()[order]
+    return out
 
 
 # --- K: Jiang et al.'s conditional-independence score (see the module's docstring) ----------------

@@ -12,14 +12,27 @@ check layer by layer: a Conv2d's kh*kw slices W[:, :, i, j] are pooled into one 
 eigenvalues below 1e-5 are numerical zeros and are left out of the fit; every eigenvalue but
 the largest is a candidate x_min. Unlike weightwatcher, Conv1d layers are analyzed (k slices).
 
+Phases (``diagnose``, ``diagnose_matrix``; ``analyze``'s PHASE_COLUMNS and CONTROL_COLUMNS): each
+ESD is placed in Martin & Mahoney's 5+1 phases (random-like, bleeding-out, bulk+spikes,
+bulk-decay, heavy-tailed, rank-collapse; 2019, JMLR 2021) from measurements: a Marchenko-Pastur
+fit of the bulk (``mp_fit``) with the spikes beyond its edge widened by a Tracy-Widom margin,
+likelihood-ratio tests of the power-law tail against exponential and lognormal tails
+(``likelihood_ratio_test``, Clauset et al. 2009), the numerical rank, and the same for the
+layer's entries shuffled (``shuffle_entries``): the randomized control, which keeps the entries'
+distribution and destroys their correlations.
+
 Speed: eigenvalues come from ``torch.linalg.eigvalsh`` of the smaller Gram matrix W^T W,
 batched over a conv layer's slices (float64 by default), instead of an SVD per slice. The KS
 distances of the x_min candidates are vectorized: lower bounds for all candidates at once from
 a subset of the table's columns, then exact distances for the few the bounds do not rule out
-(the same x_min and alpha as the full table, in a fraction of the time).
+(the same x_min and alpha as the full table, in a fraction of the time). The phase's fits are
+O(M) after the eigenvalues (about 2 ms a layer); the shuffled control costs one more
+eigendecomposition per layer (``controls=False`` skips it).
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -27,14 +40,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from scipy import optimize, special
 from torch import nn
 
 from ..safety import check_model
 
 EVALS_THRESH = 1e-5  # weightwatcher's numerical zero: smaller eigenvalues are not fitted
 _KS_BLOCK = 2 ** 18  # entries of one block of the (candidates x eigenvalues) KS table (2 MiB)
-COLUMNS = ("name", "kind", "N", "M", "slices", "num_evals", "lambda_max", "alpha", "alpha_weighted",
-           "log_norm", "log_spectral_norm", "stable_rank", "xmin", "num_tail", "ks_distance", "sigma")
+METRIC_COLUMNS = ("name", "kind", "N", "M", "slices", "num_evals", "lambda_max", "alpha",
+                  "alpha_weighted", "log_norm", "log_spectral_norm", "stable_rank", "xmin", "num_tail",
+                  "ks_distance", "sigma")  # weightwatcher's columns, checked against it
+PHASE_COLUMNS = ("phase", "num_spikes", "rank_loss", "sigma2_mp", "lambda_plus", "spike_edge",
+                 "mp_ks", "lr_exponential", "p_exponential", "lr_lognormal", "p_lognormal")
+CONTROL_COLUMNS = ("phase_shuffled", "num_spikes_shuffled", "alpha_shuffled")  # with controls=True
+COLUMNS = METRIC_COLUMNS + PHASE_COLUMNS + CONTROL_COLUMNS
 _KINDS = ((nn.Linear, "linear"), (nn.Conv1d, "conv1d"), (nn.Conv2d, "conv2d"))
 
 
@@ -265,6 +284,12 @@ def mp_cdf(x, n: int, m: int, sigma2: float = 1.0, points: int = 4001) -> np.nda
     Integrated numerically on lambda(t) = lambda_- + (lambda_+ - lambda_-)(1 - cos t) / 2,
     t in [0, pi], where the integrand is smooth even at a square-root edge or at lambda_- = 0.
     """
+    lam, cdf = _mp_table(n, m, sigma2, points)
+    return np.interp(np.asarray(x, dtype=np.float64), lam, cdf, left=0.0, right=1.0)
+
+
+def _mp_table(n: int, m: int, sigma2: float = 1.0, points: int = 4001) -> tuple[np.ndarray, np.ndarray]:
+    """``mp_cdf``'s table: eigenvalues lambda(t) on the cosine grid and F(lambda(t)), ascending."""
     q = _check_shape(n, m, sigma2)
     lo, hi = mp_bounds(n, m, sigma2)
     t = np.linspace(0, np.pi, points)
@@ -273,23 +298,425 @@ def mp_cdf(x, n: int, m: int, sigma2: float = 1.0, points: int = 4001) -> np.nda
         f = ((hi - lo) / 2 * np.sin(t)) ** 2 / (2 * np.pi * sigma2 * q * n * lam)
     f[0] = f[1] if not np.isfinite(f[0]) else f[0]
     cdf = np.concatenate([[0.0], np.cumsum((f[1:] + f[:-1]) / 2 * np.diff(t))])
-    return np.interp(np.asarray(x, dtype=np.float64), lam, cdf / cdf[-1], left=0.0, right=1.0)
+    return lam, cdf / cdf[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracy-Widom: how far past lambda_+ the largest eigenvalue of a random matrix reaches
+# ---------------------------------------------------------------------------------------------
+TW_LEVEL = 0.999  # a random layer shows a false spike with probability 1 - TW_LEVEL = 0.1 %
+_TW_NODES, _TW_CUTOFF = 60, 16.0  # Gauss-Legendre nodes on (0, cutoff): F_1 to ~1e-12 for s >= -4
+
+
+def tracy_widom_cdf(s: float) -> float:
+    """F_1(s), the Tracy-Widom law (beta = 1) of the largest eigenvalue of a real Wishart matrix.
+
+    F_1(s) = det(I - K_s) on L^2(0, inf) with K_s(x, y) = Ai((x + y) / 2 + s) / 2 (Ferrari &
+    Spohn 2005), discretized by Gauss-Legendre quadrature (Bornemann 2010). Ai decays like
+    exp(-(2/3) t^(3/2)), so cutting the kernel at x, y < 16 costs under 1e-12 for s >= -4.
+    """
+    x, w = np.polynomial.legendre.leggauss(_TW_NODES)
+    x, r = (x + 1) * _TW_CUTOFF / 2, np.sqrt(w * _TW_CUTOFF / 2)
+    kernel = special.airy((x[:, None] + x[None, :]) / 2 + s)[0] / 2
+    return float(np.linalg.det(np.eye(_TW_NODES) - r[:, None] * kernel * r[None, :]))
+
+
+@functools.lru_cache(maxsize=256)
+def tracy_widom_quantile(level: float) -> float:
+    """The ``level`` quantile of F_1, level in [0.5, 1 - 1e-9].
+
+    0.95: 0.9793, 0.99: 2.0234 (the tables), 0.999: 3.2722 (TW_LEVEL's margin).
+    """
+    if not (isinstance(level, numbers.Real) and 0.5 <= level <= 1 - 1e-9):
+        raise ValueError(f"level must be a probability in [0.5, 1 - 1e-9], got {level!r}")
+    return float(optimize.brentq(lambda s: tracy_widom_cdf(s) - level, -4.0, 12.0, xtol=1e-12))
+
+
+def _check_slices(slices) -> int:
+    if not (isinstance(slices, numbers.Integral) and slices >= 1):
+        raise ValueError(f"slices must be an integer >= 1 (the matrices pooled in the ESD), "
+                         f"got {slices!r}")
+    return int(slices)
+
+
+def tw_scale(n: int, m: int, sigma2: float = 1.0) -> float:
+    """Tracy-Widom scale s of lambda_max of W^T W, W (N x M) with iid entries of variance sigma2.
+
+    s = sigma2 (sqrt N + sqrt M) (1 / sqrt N + 1 / sqrt M)^(1/3), and (lambda_max - lambda_+) / s
+    tends to F_1 (Johnstone 2001; universal for entries with a finite fourth moment): the edge
+    fluctuates by lambda_+ times O(M^(-2/3)). Johnstone centres at (sqrt(N - 1) + sqrt M)^2 sigma2;
+    the -1 moves the edge by about 0.1 s and is left out, so that lambda_+ is ``mp_bounds``'.
+    """
+    _check_shape(n, m, sigma2)
+    a, b = math.sqrt(n), math.sqrt(m)
+    return sigma2 * (a + b) * (1 / a + 1 / b) ** (1 / 3)
+
+
+def spike_edge(n: int, m: int, sigma2: float = 1.0, slices: int = 1, level: float = TW_LEVEL) -> float:
+    """lambda_+ + c s: the largest eigenvalue of a random ESD stays below it with probability ``level``.
+
+    s is ``tw_scale`` and c the Tracy-Widom quantile at level^(1 / slices) (Sidak): an ESD pooled
+    from ``slices`` independent slices passes the edge when any of its slices does, so a random
+    layer has the same false-spike probability 1 - level whatever its number of slices.
+    """
+    c = tracy_widom_quantile(level ** (1 / _check_slices(slices)))
+    return mp_bounds(n, m, sigma2)[1] + c * tw_scale(n, m, sigma2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Marchenko-Pastur fit of the bulk, and its spikes
+# ---------------------------------------------------------------------------------------------
+MP_FIT_ROUNDS = 20  # alternations of "fit the bulk" and "re-cut the spikes" (it settles in 2-4)
+
+
+@dataclass(frozen=True)
+class MPFit:
+    """A Marchenko-Pastur law fitted to the bulk of an ESD (Ch. 5), and the spikes beyond it."""
+
+    sigma2: float        # variance of the entries whose MP law fits the bulk (quantile least squares)
+    lambda_minus: float  # the fitted law's edges, N sigma2 (1 -+ sqrt(M / N))^2
+    lambda_plus: float
+    spike_edge: float    # lambda_plus plus the Tracy-Widom margin (``spike_edge``)
+    num_spikes: int      # eigenvalues above spike_edge
+    ks_distance: float   # Kolmogorov-Smirnov distance between the bulk and the fitted law
+    num_bulk: int        # the bulk: the eigenvalues up to spike_edge
+
+
+def _ks_to_mp(bulk: np.ndarray, lam: np.ndarray, cdf: np.ndarray, sigma2: float) -> float:
+    """KS distance between the sorted ``bulk`` and MP(sigma2), which is MP(1), tabulated as
+    (lam, cdf), scaled by sigma2: F_sigma2(x) = F_1(x / sigma2)."""
+    k, f = len(bulk), np.interp(bulk / sigma2, lam, cdf)
+    i = np.arange(k)
+    return float(np.maximum(f - i / k, (i + 1) / k - f).max())
+
+
+def _fit_sigma2(bulk: np.ndarray, lam: np.ndarray, cdf: np.ndarray) -> float:
+    """Least-squares slope through the origin of the sorted ``bulk`` against MP(1)'s quantiles.
+
+    MP(sigma2) is MP(1) scaled by sigma2, so the quantile plot of an MP bulk is a line through
+    the origin of slope sigma2: sigma2 = sum x_i q_i / sum q_i^2, q_i = F_1^-1((i + 1/2) / k).
+    Eigenvalues are rigid (each within about log(M) / M of its quantile, in units of the bulk's
+    width), so this recovers the matrix's own variance to about 0.5 % (256 x 40 to 512 x 512
+    Gaussian matrices), where the median or a KS fit is off by 1-2 %.
+    """
+    q = np.interp((np.arange(len(bulk)) + 0.5) / len(bulk), cdf, lam)
+    return float(bulk @ q / (q @ q))
+
+
+def mp_fit(eigenvalues, n: int, m: int, slices: int = 1, level: float = TW_LEVEL) -> MPFit:
+    """The MP variance sigma2 that fits the bulk of an ESD, and the spikes beyond its edge (Ch. 5).
+
+    The bulk is the eigenvalues up to ``spike_edge(n, m, sigma2, slices, level)``: the fitted edge
+    lambda_+ plus a Tracy-Widom margin, so that a random matrix has no spike with probability
+    ``level``. sigma2 is the slope of the bulk's quantile plot against MP(1) (least squares
+    through the origin), starting from the sigma2 whose MP median is the eigenvalues' median (which
+    a few spikes or a heavy tail barely move, unlike the trace or lambda_max); fit and cut
+    alternate until the bulk stops changing. ``ks_distance`` is the bulk's Kolmogorov-Smirnov
+    distance to the fitted law: how well MP describes it. ``eigenvalues`` are positive
+    (numerical zeros left out); n, m is one slice's shape (N >= M), ``slices`` the number pooled.
+    """
+    x = _check_eigenvalues(eigenvalues)
+    _check_shape(n, m, 1.0)
+    lam, cdf = _mp_table(n, m)
+    edge = spike_edge(n, m, 1.0, slices, level)  # sigma2 = 1; it scales with sigma2
+    sigma2, bulk = float(np.median(x) / np.interp(0.5, cdf, lam)), -1
+    for _ in range(MP_FIT_ROUNDS):
+        k = int(np.searchsorted(x, sigma2 * edge, side="right"))
+        if k == bulk or k < 2:
+            break
+        sigma2, bulk = _fit_sigma2(x[:k], lam, cdf), k
+    k = int(np.searchsorted(x, sigma2 * edge, side="right"))
+    d = _ks_to_mp(x[:k], lam, cdf, sigma2) if k else 1.0
+    lo, hi = mp_bounds(n, m, sigma2)
+    return MPFit(sigma2, lo, hi, sigma2 * edge, len(x) - k, d, k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Likelihood-ratio tests of the power-law tail
+# ---------------------------------------------------------------------------------------------
+LR_ALTERNATIVES = ("exponential", "lognormal")
+_LR_NOISE = 1e-6  # |R| below this (nats, summed over the tail) is the optimizer's noise: no preference
+
+
+@dataclass(frozen=True)
+class LikelihoodRatio:
+    """Vuong's test of the power law against an alternative on the same tail (Clauset et al. 2009)."""
+
+    alternative: str    # 'exponential' | 'lognormal'
+    statistic: float    # R / (sqrt(n) s), s the std of the pointwise log ratios; > 0: power law
+    p_value: float      # erfc(|statistic| / sqrt 2): small when the sign of R is significant
+    log_ratio: float    # R = sum over the tail of ln p_PL(x_i) - ln p_alt(x_i)
+    parameters: tuple   # the alternative's MLE on the tail: (rate,) or (mu, sigma) of ln x
+    num_tail: int       # n, the eigenvalues >= xmin
+
+
+def _exponential_logpdf(tail: np.ndarray, xmin: float) -> tuple[np.ndarray, tuple]:
+    """Exponential truncated to x >= xmin, rate lambda e^(-lambda (x - xmin)); MLE 1 / mean(x - xmin)."""
+    rate = 1 / float(np.mean(tail - xmin))
+    return math.log(rate) - rate * (tail - xmin), (rate,)
+
+
+_ALPHA0_RANGE = (-1e3, 200.0)  # standardized truncation points where _moment_ratio is accurate
+
+
+def _moment_ratio(alpha0: float) -> tuple[float, float]:
+    """E[v^2] / E[v]^2 and E[v] / s of v = s (Y - alpha0), Y a standard normal truncated to Y >= alpha0.
+
+    With the inverse Mills ratio l = phi(alpha0) / (1 - Phi(alpha0)), computed stably as
+    sqrt(2 / pi) / erfcx(alpha0 / sqrt 2), E[Y] = l and E[Y^2] = 1 + alpha0 l, so
+    E[v] / s = l - alpha0 and E[v^2] / s^2 = 1 - alpha0 l + alpha0^2.
+    The ratio rises from 1 (alpha0 -> -inf: an untruncated normal) to 2 (alpha0 -> inf: an exponential).
+    """
+    mills = math.sqrt(2 / math.pi) / special.erfcx(alpha0 / math.sqrt(2))
+    h = mills - alpha0
+    return (1 - alpha0 * mills + alpha0 * alpha0) / (h * h), h
+
+
+def _lognormal_logpdf(tail: np.ndarray, xmin: float) -> tuple[np.ndarray | None, tuple]:
+    """Lognormal truncated to x >= xmin, fitted by maximum likelihood; None when it is the power law.
+
+    In u = ln(x / xmin) it is a normal N(mu, s^2) truncated to u >= 0: an exponential family in
+    (u, u^2), so the log-likelihood is concave and the MLE is the one whose E[u] and E[u^2] match
+    the tail's. Only their ratio fixes alpha0 = -mu / s (``_moment_ratio``, monotone), then
+    s = mean(u) / (l - alpha0). A ratio >= 2 (no lighter than an exponential in u) has no such
+    normal: the supremum is the sigma -> inf limit, a power law with the power law's own MLE, and
+    the two cannot be told apart. The density in x is that of u divided by x.
+    """
+    u = np.log(tail / xmin)
+    m1, m2 = float(u.mean()), float((u * u).mean())
+    ratio = m2 / (m1 * m1)
+    if ratio >= 2:
+        return None, (-math.inf, math.inf)
+    lo, hi = _ALPHA0_RANGE
+    if ratio <= _moment_ratio(lo)[0]:
+        alpha0 = lo
+    elif ratio >= _moment_ratio(hi)[0]:
+        alpha0 = hi  # within 2e-4 of the exponential limit: a valid, nearly optimal lognormal
+    else:
+        alpha0 = optimize.brentq(lambda a: _moment_ratio(a)[0] - ratio, lo, hi, xtol=1e-12)
+    s = m1 / _moment_ratio(alpha0)[1]
+    mu = -alpha0 * s
+    z = (u - mu) / s
+    log_tail_mass = special.log_ndtr(-alpha0)  # ln P(Y >= alpha0)
+    logpdf = -np.log(tail) - math.log(s) - 0.5 * math.log(2 * math.pi) - z * z / 2 - log_tail_mass
+    return logpdf, (math.log(xmin) + mu, s)
+
+
+def likelihood_ratio_test(eigenvalues, alternative: str = "exponential",
+                          fit: PowerLawFit | None = None) -> LikelihoodRatio:
+    """Is the tail a power law rather than ``alternative``? Vuong's test (Clauset et al. 2009, Sec. 5).
+
+    On the tail x >= xmin of ``fit`` (``power_law_fit(eigenvalues)`` by default), the power law
+    with exponent alpha and the alternative truncated to x >= xmin and fitted there by maximum
+    likelihood give pointwise log-likelihoods l1_i, l2_i. With R = sum (l1_i - l2_i) and s their
+    difference's standard deviation, ``statistic`` = R / (sqrt(n) s) is asymptotically standard
+    normal when both fit equally well, and p = erfc(|statistic| / sqrt 2) is the probability of
+    a |statistic| at least this large then: as ``powerlaw``'s ``distribution_compare(...,
+    normalized_ratio=True)``. statistic > 0 with a small p favours the power law, < 0 the
+    alternative; a large p says the data cannot tell them apart.
+    """
+    x = _check_eigenvalues(eigenvalues)
+    if alternative not in LR_ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {LR_ALTERNATIVES}, got {alternative!r}")
+    if fit is None:
+        fit = power_law_fit(x)
+    elif not isinstance(fit, PowerLawFit):
+        raise ValueError(f"fit must be a PowerLawFit (from power_law_fit), got {type(fit).__name__}")
+    tail = x[x >= fit.xmin]
+    if len(tail) < 2:
+        raise ValueError(f"fit's xmin = {fit.xmin:.6g} leaves {len(tail)} eigenvalue(s) in the tail; "
+                         "at least 2 are needed")
+    _check_not_flat(tail, f"the eigenvalues >= xmin = {fit.xmin:.6g}")
+    pl = math.log(fit.alpha - 1) - math.log(fit.xmin) - fit.alpha * np.log(tail / fit.xmin)
+    fit_alternative = _exponential_logpdf if alternative == "exponential" else _lognormal_logpdf
+    other, params = fit_alternative(tail, fit.xmin)
+    diff = np.zeros_like(pl) if other is None else pl - other
+    r, s, n = float(diff.sum()), float(diff.std()), len(tail)
+    if abs(r) <= _LR_NOISE or s == 0:
+        return LikelihoodRatio(alternative, 0.0, 1.0, 0.0, params, n)
+    z = r / (math.sqrt(n) * s)
+    return LikelihoodRatio(alternative, z, float(special.erfc(abs(z) / math.sqrt(2))), r, params, n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases (Martin & Mahoney 2021): the rule and its measurements
+# ---------------------------------------------------------------------------------------------
+PHASES = ("random-like", "bleeding-out", "bulk+spikes", "bulk-decay", "heavy-tailed", "rank-collapse")
+ZERO_EPS = float(np.finfo(np.float32).eps)  # the weights' precision: networks store float32
+RANK_COLLAPSE_FRACTION = 0.1  # numerical zeros above this fraction of the ESD: rank-collapse
+KS_CRITICAL = 1.358           # Kolmogorov's 5 % point of sqrt(n) D: the bulk fits MP below it / sqrt(n)
+SPIKE_FRACTION = 0.1          # at most this fraction of the ESD beyond the edge: "a few spikes"
+LR_P_VALUE = 0.1              # Clauset et al.'s significance level for the likelihood-ratio test
+ALPHA_HEAVY_TAILED = 4.0      # alpha <= 4: moderately (2-4) or very (< 2) heavy-tailed ESD
+
+
+def zero_tolerance(lambda_max: float, n: int, m: int, dtype: torch.dtype = torch.float64) -> float:
+    """Eigenvalues of W^T W at or below this are numerical zeros: W's rank deficiency.
+
+    numpy's ``matrix_rank`` tolerance for float32 weights, singular values below
+    sigma_max N eps_32, i.e. lambda <= lambda_max (N eps_32)^2; an eigensolver in float32 resolves
+    W^T W only to about M eps_32 lambda_max, which is then the floor. Relative to lambda_max, not
+    absolute (as EVALS_THRESH): a zero is zero at any scale of the weights.
+    """
+    return lambda_max * max((n * ZERO_EPS) ** 2, m * torch.finfo(dtype).eps)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """One ESD's phase and the measurements it was decided from (``diagnose``)."""
+
+    phase: str                   # one of PHASES
+    rank_loss: int               # numerical zeros (``zero_tolerance``) among the eigenvalues
+    num_evals: int               # eigenvalues of the ESD
+    mp: MPFit                    # MP fit of the bulk (without the zeros) and its spikes
+    power_law: PowerLawFit       # power-law fit of the tail (of the eigenvalues > EVALS_THRESH)
+    exponential: LikelihoodRatio  # power law against an exponential tail
+    lognormal: LikelihoodRatio   # power law against a lognormal tail
+    shuffled: "Diagnosis | None" = None  # the same for W's entries shuffled (``diagnose_matrix``)
+
+    @property
+    def num_spikes(self) -> int:
+        return self.mp.num_spikes
+
+    def row(self) -> dict:
+        """``analyze``'s PHASE_COLUMNS, and its CONTROL_COLUMNS when there is a shuffled control."""
+        mp, e, g = self.mp, self.exponential, self.lognormal
+        row = {"phase": self.phase, "num_spikes": mp.num_spikes, "rank_loss": self.rank_loss,
+               "sigma2_mp": mp.sigma2, "lambda_plus": mp.lambda_plus, "spike_edge": mp.spike_edge,
+               "mp_ks": mp.ks_distance, "lr_exponential": e.statistic, "p_exponential": e.p_value,
+               "lr_lognormal": g.statistic, "p_lognormal": g.p_value}
+        if self.shuffled is not None:
+            row.update(phase_shuffled=self.shuffled.phase, num_spikes_shuffled=self.shuffled.num_spikes,
+                       alpha_shuffled=self.shuffled.power_law.alpha)
+        return row
+
+
+def phase_of(rank_loss: int, num_evals: int, mp: MPFit, fit: PowerLawFit,
+             exponential: LikelihoodRatio) -> str:
+    """Martin & Mahoney's phase of an ESD from its measurements (``diagnose`` states the rule)."""
+    if rank_loss > RANK_COLLAPSE_FRACTION * num_evals:
+        return "rank-collapse"
+    mp_bulk = mp.ks_distance <= KS_CRITICAL / math.sqrt(mp.num_bulk) and mp.num_spikes <= mp.num_bulk
+    if mp_bulk and mp.num_spikes <= SPIKE_FRACTION * num_evals:
+        return "random-like" if mp.num_spikes == 0 else "bulk+spikes"
+    power_law = exponential.statistic > 0 and exponential.p_value < LR_P_VALUE
+    if power_law and fit.alpha <= ALPHA_HEAVY_TAILED:
+        return "heavy-tailed"
+    return "bleeding-out" if mp_bulk else "bulk-decay"
+
+
+def diagnose(eigenvalues, n: int, m: int, slices: int = 1, dtype: torch.dtype = torch.float64,
+             fit: PowerLawFit | None = None) -> Diagnosis:
+    """The phase of an ESD among Martin & Mahoney's 5+1 phases of training (2019; JMLR 2021).
+
+    ``eigenvalues`` are the pooled ESD of ``slices`` matrices of shape (n, m), n >= m (``esd``),
+    computed in ``dtype``; ``fit`` is their power-law fit if already done (``power_law_fit`` of
+    the eigenvalues > EVALS_THRESH, as ``analyze``'s alpha). The rule, in order:
+
+    1. ``rank-collapse``: more than RANK_COLLAPSE_FRACTION = 10 % of the eigenvalues are numerical
+       zeros (``zero_tolerance``). A random N x M matrix, N >= M, has full rank; a mass at zero is
+       the over-regularized end of the phases. Fewer zeros (a few dead or duplicated units) are
+       counted in ``rank_loss`` and the rest of the spectrum decides.
+    2. The MP law is fitted to the nonzero eigenvalues (``mp_fit``); the bulk *fits MP* when its
+       KS distance is at most KS_CRITICAL / sqrt(n_bulk), Kolmogorov's 5 % critical value for
+       n_bulk iid draws, and it holds at least half of them. Eigenvalues repel and stray from
+       their quantiles far less than iid draws (about 1 / M against 1 / sqrt M), so a random
+       bulk passes with room to spare and only a visibly deformed one fails; past half, the fit,
+       anchored at the median (whose breakdown point is 50 %), no longer describes a bulk but a
+       minority of the spectrum. If it fits and at most SPIKE_FRACTION = 10 % of the
+       eigenvalues lie beyond the Tracy-Widom-widened edge: none, ``random-like``; some,
+       ``bulk+spikes`` (a low-rank signal on a random bulk, the spiked-covariance model, whose
+       rank is small against M).
+    3. ``heavy-tailed``: the tail's power law beats an exponential tail (likelihood-ratio
+       statistic > 0 with p < LR_P_VALUE = 0.1, Clauset et al.'s level) and alpha <=
+       ALPHA_HEAVY_TAILED = 4: Martin & Mahoney's moderately (2 < alpha < 4) and very heavy-tailed
+       classes (alpha < 2; alpha = 1 + mu / 2 for entries with tail index mu < 2), whose ESDs have
+       no MP edge. It is tested after 2 because a few strong spikes also make a short power law.
+    4. Otherwise, with an MP bulk, ``bleeding-out`` (more eigenmass leaves the bulk than a few
+       spikes, without a heavy tail); without one, ``bulk-decay`` (a deformed bulk whose tail is
+       weak, alpha > 4 as in their weakly heavy-tailed class, or not a significant power law).
+
+    The lognormal test is reported, not used: a lognormal with large sigma imitates a power law,
+    so it rarely decides anything (Clauset et al. 2009, Sec. 5).
+    """
+    x = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())
+    _check_shape(n, m, 1.0)
+    if x.size != _check_slices(slices) * m or not np.all(np.isfinite(x)) or x[0] < 0:
+        raise ValueError(f"eigenvalues must be the {slices} * {m} finite nonnegative eigenvalues of the "
+                         f"pooled ESD (slices * M), got {x.size} values")
+    nonzero = x[x > zero_tolerance(float(x[-1]), n, m, dtype)]
+    positive = x[x > EVALS_THRESH]
+    if len(nonzero) < 2 or len(positive) < 2:
+        raise ValueError(f"eigenvalues must hold at least 2 above the numerical zero and above "
+                         f"EVALS_THRESH = {EVALS_THRESH:g}, got {len(nonzero)} and {len(positive)}")
+    fit = power_law_fit(positive) if fit is None else fit
+    mp = mp_fit(nonzero, n, m, slices)
+    exponential = likelihood_ratio_test(positive, "exponential", fit)
+    lognormal = likelihood_ratio_test(positive, "lognormal", fit)
+    rank_loss = x.size - len(nonzero)
+    return Diagnosis(phase_of(rank_loss, x.size, mp, fit, exponential), rank_loss, x.size, mp, fit,
+                     exponential, lognormal)
+
+
+def shuffle_entries(matrices: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """The entries of ``matrices`` in a random order (numpy ``default_rng(seed)``), same shape.
+
+    The randomized control (Martin & Mahoney 2021 compare each layer's ESD with that of its
+    elementwise-randomized W_rand): a permutation keeps the entries' distribution and destroys
+    their correlations, so a learned low-rank signal goes back to MP while a matrix of iid
+    heavy-tailed entries stays heavy-tailed. A conv layer's slices are shuffled together.
+    """
+    if not isinstance(matrices, torch.Tensor):
+        raise ValueError(f"matrices must be a torch.Tensor, got {type(matrices).__name__}")
+    if not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    perm = torch.from_numpy(np.random.default_rng(int(seed)).permutation(matrices.numel()))
+    return matrices.detach().reshape(-1)[perm.to(matrices.device)].reshape(matrices.shape)
+
+
+def diagnose_matrix(W, seed: int = 0, controls: bool = True,
+                    dtype: torch.dtype = torch.float64) -> Diagnosis:
+    """``diagnose`` of a matrix W (N x M, or a stack (slices, N, M)), with its shuffled control.
+
+    W (a tensor or an array) is transposed if needed so that N >= M, as ``layer_matrices`` does;
+    with ``controls``, ``shuffled`` holds the diagnosis of ``shuffle_entries(W, seed)``.
+    ``analyze`` gives a Linear layer the same diagnosis as ``diagnose_matrix(layer.weight, seed)``.
+    """
+    w = torch.as_tensor(W) if isinstance(W, np.ndarray) else W
+    if not isinstance(w, torch.Tensor) or w.dim() not in (2, 3) or not w.is_floating_point():
+        raise ValueError("W must be a 2-D (N, M) or 3-D (slices, N, M) floating-point tensor or array, "
+                         f"got {getattr(W, 'shape', type(W).__name__)}")
+    w = w.detach()[None] if w.dim() == 2 else w.detach()
+    w = w.mT if w.shape[1] < w.shape[2] else w
+    slices, n, m = w.shape
+    result = diagnose(esd(w, dtype), n, m, slices, dtype)
+    if controls:
+        shuffled = diagnose(esd(shuffle_entries(w, seed), dtype), n, m, slices, dtype)
+        result = dataclasses.replace(result, shuffled=shuffled)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
 # The analyzer
 # ---------------------------------------------------------------------------------------------
-def _layer_row(layer: LayerMatrices, evals: np.ndarray) -> dict:
-    """One row of ``analyze``: the norms of the ESD and its power-law fit."""
+def _layer_row(layer: LayerMatrices, evals: np.ndarray, dtype: torch.dtype, conv2d_norm: bool,
+               controls: bool, seed: int) -> dict:
+    """One row of ``analyze``: the norms of the ESD and its power-law fit, its phase and control."""
     fit = power_law_fit(evals[evals > EVALS_THRESH])
     lambda_max, total = float(evals[-1]), float(evals.sum())
     slices, n, m = layer.shape
-    return {"name": layer.name, "kind": layer.kind, "N": n, "M": m, "slices": slices,
-            "num_evals": int(evals.size), "lambda_max": lambda_max, "alpha": fit.alpha,
-            "alpha_weighted": fit.alpha * math.log10(lambda_max), "log_norm": math.log10(total),
-            "log_spectral_norm": math.log10(lambda_max), "stable_rank": total / lambda_max,
-            "xmin": fit.xmin, "num_tail": fit.num_tail, "ks_distance": fit.ks_distance,
-            "sigma": fit.sigma}
+    row = {"name": layer.name, "kind": layer.kind, "N": n, "M": m, "slices": slices,
+           "num_evals": int(evals.size), "lambda_max": lambda_max, "alpha": fit.alpha,
+           "alpha_weighted": fit.alpha * math.log10(lambda_max), "log_norm": math.log10(total),
+           "log_spectral_norm": math.log10(lambda_max), "stable_rank": total / lambda_max,
+           "xmin": fit.xmin, "num_tail": fit.num_tail, "ks_distance": fit.ks_distance,
+           "sigma": fit.sigma}
+    diagnosis = diagnose(evals, n, m, slices, dtype, fit)
+    if controls:  # the same ESD and fits of the layer's entries shuffled (one more eigvalsh)
+        shuffled = _layer_esd(dataclasses.replace(layer, matrices=shuffle_entries(layer.matrices, seed)),
+                              dtype, conv2d_norm)
+        diagnosis = dataclasses.replace(diagnosis, shuffled=diagnose(shuffled, n, m, slices, dtype))
+    return {**row, **diagnosis.row()}
 
 
 def _layer_esd(layer: LayerMatrices, dtype: torch.dtype, conv2d_norm: bool) -> np.ndarray:
@@ -315,17 +742,30 @@ def layer_eigenvalues(model: nn.Module, min_evals: int = 50, dtype: torch.dtype 
 
 
 def analyze(model: nn.Module, min_evals: int = 50, dtype: torch.dtype = torch.float64,
-            conv2d_norm: bool = True) -> pd.DataFrame:
-    """Per-layer ESD metrics of ``model``'s weights, as weightwatcher's ``analyze()`` (Ch. 5).
+            conv2d_norm: bool = True, controls: bool = True, seed: int = 0) -> pd.DataFrame:
+    """Per-layer ESD metrics of ``model``'s weights as weightwatcher's ``analyze()``, and phases (Ch. 5).
 
     One row per Linear / Conv1d / Conv2d layer: ``alpha`` (power-law fit of the ESD tail),
     ``alpha_weighted`` = alpha * log10(lambda_max), ``lambda_max``, ``log_norm`` =
     log10 sum lambda, ``log_spectral_norm`` = log10 lambda_max, ``stable_rank`` =
-    sum lambda / lambda_max, ``num_evals``, ``xmin`` and the fit's details. Layers with fewer
-    than ``min_evals`` eigenvalues are skipped; ``df.attrs["skipped"]`` lists them with the
-    reason. Uses only the weights (no data); the model is not modified.
+    sum lambda / lambda_max, ``num_evals``, ``xmin`` and the fit's details (METRIC_COLUMNS).
+
+    PHASE_COLUMNS (``diagnose``, which states the rule): ``phase``, one of PHASES;
+    ``num_spikes``, eigenvalues above ``spike_edge`` = the fitted MP edge ``lambda_plus`` plus a
+    Tracy-Widom margin; ``sigma2_mp``, the MP variance fitted to the bulk, and ``mp_ks``, the
+    bulk's KS distance to that law; ``rank_loss``, numerical zeros; ``lr_exponential`` /
+    ``p_exponential`` and ``lr_lognormal`` / ``p_lognormal``, the normalized likelihood ratio
+    of the power-law tail against each alternative (> 0 favours the power law) and its p-value.
+    With ``controls`` (CONTROL_COLUMNS), the layer's entries shuffled (``shuffle_entries`` with
+    ``seed``, the same for every layer) and diagnosed again: ``phase_shuffled``,
+    ``num_spikes_shuffled``, ``alpha_shuffled``; it costs one more eigendecomposition per layer.
+
+    Layers with fewer than ``min_evals`` eigenvalues are skipped; ``df.attrs["skipped"]`` lists
+    them with the reason. Uses only the weights (no data); the model is not modified.
     """
     _check_min_evals(min_evals)
+    if not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
     rows, skipped = [], []
     for layer in layer_matrices(model):
         evals = _layer_esd(layer, dtype, conv2d_norm) if layer.num_evals >= min_evals else None
@@ -333,14 +773,17 @@ def analyze(model: nn.Module, min_evals: int = 50, dtype: torch.dtype = torch.fl
             reason = f"{layer.num_evals} eigenvalues < min_evals = {min_evals}"
         elif np.count_nonzero(evals > EVALS_THRESH) < 2:
             reason = f"fewer than 2 eigenvalues above {EVALS_THRESH:g}"
+        elif np.count_nonzero(evals > zero_tolerance(float(evals[-1]), *layer.shape[1:], dtype)) < 2:
+            reason = "numerical rank below 2 (see zero_tolerance)"
         else:
             try:
-                rows.append(_layer_row(layer, evals))
+                rows.append(_layer_row(layer, evals, dtype, conv2d_norm, controls, seed))
                 continue
             except FlatSpectrumError as err:  # an identity or orthogonal layer: no tail to fit
                 reason = f"flat spectrum: {err}"
         skipped.append({"name": layer.name, "kind": layer.kind, "reason": reason})
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    columns = COLUMNS if controls else METRIC_COLUMNS + PHASE_COLUMNS
+    df = pd.DataFrame(rows, columns=list(columns))
     df.attrs["skipped"] = skipped
     return df
 
@@ -391,4 +834,5 @@ def pretrained_summary(name: str, min_evals: int = 50) -> dict:
     except OSError as err:  # urllib's URLError and socket errors: no network
         raise RuntimeError(f"could not download the weights of {name}: {err}") from err
     top1 = float(weights.meta["_metrics"]["ImageNet-1K"]["acc@1"])
-    return {"model": name, "top1": top1, **summary(analyze(model, min_evals))}
+    # the summary uses no phase, so the shuffled controls (one more eigvalsh per layer) are skipped
+    return {"model": name, "top1": top1, **summary(analyze(model, min_evals, controls=False))}

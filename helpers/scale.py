@@ -471,8 +471,14 @@ class MeasureZoo(Profile):
     radius_threshold: float         # train cross-entropy that bounds the basin
     min_evals: int                  # layers with fewer eigenvalues get no alpha (Ch. 5)
     n_boot: int                     # bootstrap resamples of every confidence interval
-    seed: int = 0                   # init and batch order of every model (the same for all)
-    noise_seeds: tuple[int, ...] = (1, 2)  # retrain one architecture's models with these seeds too
+    seeds: tuple[int, ...] = (0, 1)  # every configuration is trained once per seed (init and batch order)
+    null_permutations: int = 100    # zoos with the measures permuted: how often a scorecard row holds by chance
+    null_boot: int = 100            # bootstrap resamples of each row's interval in each permuted zoo
+
+    def __post_init__(self):
+        if len(self.seeds) < 2 or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must hold at least 2 distinct seeds (the ranking averages over them "
+                             f"and compares them), got {self.seeds!r}")
 
     def settings(self):
         """How every model of the zoo is measured (``helpers.zoo.MeasureSettings``)."""
@@ -483,7 +489,7 @@ class MeasureZoo(Profile):
                                min_evals=self.min_evals)
 
     def grid(self) -> list[dict]:
-        """The zoo's hyperparameters, one dict per model: the full grid, in a fixed order."""
+        """The zoo's configurations, one dict per cell of the grid, in a fixed order."""
         grid = itertools.product(self.depths, self.widths, self.lrs, self.batch_sizes, self.weight_decays)
         return [dict(depth=d, width=w, lr=lr, batch_size=b, weight_decay=wd) for d, w, lr, b, wd in grid]
 
@@ -494,42 +500,30 @@ class MeasureZoo(Profile):
         run = zoo_run(dataset=self.dataset, n_train=self.n_train, n_test=self.n_test,
                       architecture=self.architecture, max_epochs=self.max_epochs,
                       target_train_loss=self.target_train_loss, label_noise=label_noise,
-                      seed=self.seed if seed is None else seed, **hyperparameters)
+                      seed=self.seeds[0] if seed is None else seed, **hyperparameters)
         return {"run": run, "settings": self.settings()}
 
     def points(self) -> list[dict]:
-        """The zoo's sweep points, one per model of ``grid()``."""
-        return [self.point(**h) for h in self.grid()]
-
-    def noise_twins(self) -> list[int]:
-        """Indices in ``points()`` of the models that ``noise_points`` retrains: the first depth and width."""
-        return [i for i, h in enumerate(self.grid()) if (h["depth"], h["width"]) == (self.depths[0], self.widths[0])]
-
-    def noise_points(self) -> list[dict]:
-        """The ``noise_twins`` models once for each of ``noise_seeds``.
-
-        With the zoo's own (seed ``seed``) models, they show how much of a gap is seed noise.
-        """
-        grid = self.grid()
-        return [self.point(seed=s, **grid[i]) for s in self.noise_seeds for i in self.noise_twins()]
+        """The zoo's sweep points: every configuration of ``grid()`` once per seed, seed-major."""
+        return [self.point(seed=s, **h) for s in self.seeds for h in self.grid()]
 
 
 _MEASURE_ZOO_PROFILES = {
     "tiny": MeasureZoo(
         scale="tiny", dataset="mnist1d", n_train=400, n_test=200, architecture="mlp", depths=(2, 3), widths=(32, 64), lrs=(0.05, 0.1),
-        batch_sizes=(32, 100), weight_decays=(0.0, 2e-4), max_epochs=60, target_train_loss=0.05,
+        batch_sizes=(32, 100), weight_decays=(0.0, 2e-4), max_epochs=120, target_train_loss=0.05,
         measure_samples=200, sharpness_samples=2, n_directions=2, radius_threshold=0.3, min_evals=20,
-        n_boot=50, noise_seeds=(1,)),
+        n_boot=50, null_permutations=20, null_boot=20),
     "small": MeasureZoo(
-        scale="small", dataset="mnist1d", n_train=4000, n_test=1000, architecture="mlp", depths=(2, 3, 4), widths=(128, 256), lrs=(0.025, 0.05),
+        scale="small", dataset="mnist1d", n_train=2000, n_test=1000, architecture="mlp", depths=(2, 3), widths=(128, 256), lrs=(0.025, 0.05),
         batch_sizes=(64, 256), weight_decays=(0.0, 2e-4), max_epochs=300, target_train_loss=0.01,
-        measure_samples=1000, sharpness_samples=8, n_directions=10, radius_threshold=0.1, min_evals=100,
+        measure_samples=500, sharpness_samples=8, n_directions=10, radius_threshold=0.1, min_evals=100,
         n_boot=500),
     "paper": MeasureZoo(
         scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="convnet", depths=(2, 3, 4), widths=(32, 64), lrs=(0.01, 0.03),
         batch_sizes=(64, 256), weight_decays=(0.0, 5e-4), max_epochs=200, target_train_loss=0.01,
         measure_samples=2000, sharpness_samples=8, n_directions=20, radius_threshold=0.1, min_evals=100,
-        n_boot=1000),
+        n_boot=1000, null_permutations=1000, null_boot=200),
 }
 
 
@@ -538,7 +532,7 @@ _MEASURE_ZOO_PROFILES["paper-smoke"] = replace(
     _MEASURE_ZOO_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, depths=(2,), widths=(8, 16),
     lrs=(0.01,), batch_sizes=(64, 128), weight_decays=(0.0, 5e-4), max_epochs=2,
     target_train_loss=5.0, measure_samples=64, sharpness_samples=2, n_directions=2,
-    radius_threshold=10.0, min_evals=8, n_boot=20, noise_seeds=(1,))
+    radius_threshold=10.0, min_evals=8, n_boot=20, null_permutations=10, null_boot=10)
 
 
 def measure_zoo(scale: str | None = None) -> MeasureZoo:

@@ -65,6 +65,39 @@ def test_spectral_product_and_distance_match_numpy():
         norms.distance_from_init(model, small_mlp(bias=False))
 
 
+def test_frobenius_product_and_margin_match_numpy():
+    model = small_mlp(seed=0)
+    weights = [m.weight.detach().double().numpy() for m in model if isinstance(m, nn.Linear)]
+    assert norms.log_frobenius_norm_product(model) == pytest.approx(
+        sum(np.log((w ** 2).sum()) for w in weights), rel=1e-12)
+    x, y = torch.randn(101, 3, generator=torch.Generator().manual_seed(0)), torch.arange(101) % 2
+    out = model(x).detach().double().numpy()
+    margins = out[np.arange(101), y.numpy()] - out[np.arange(101), 1 - y.numpy()]  # two classes
+    for q in (0.0, 0.1, 0.5):
+        # batch_size 7: the chunks are put back together in order
+        assert norms.output_margin(model, x, y, quantile=q, batch_size=7) == pytest.approx(np.quantile(margins, q), rel=1e-6)
+    with pytest.raises(ValueError, match="quantile"):
+        norms.output_margin(model, x, y, quantile=1.5)
+
+
+def test_the_margin_measures_scale_as_the_closed_form_says():
+    # multiplying the last layer by c multiplies every logit, hence the margin, by c: 1 / margin^2 falls
+    # by c^2, while the spectral and Frobenius products rise by c^2, so their ratio to margin^2 is unchanged
+    model, scaled = small_mlp(bias=False, seed=0), small_mlp(bias=False, seed=0)  # no bias: logits scale by c
+    with torch.no_grad():
+        scaled[4].weight.mul_(3.0)
+    x = torch.randn(256, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = model(x)
+    x = x[(out[:, 0] - out[:, 1]).abs() > 1e-3]  # samples whose two logits differ
+    y = model(x).argmax(1)  # every sample correctly classified: a positive margin
+    assert len(x) > 20
+    for fn in (norms.log_spectral_norm_product, norms.log_frobenius_norm_product):
+        ratio = lambda m: fn(m) - 2 * math.log(norms.output_margin(m, x, y))
+        assert ratio(scaled) == pytest.approx(ratio(model), abs=1e-5)
+    assert norms.output_margin(scaled, x, y) == pytest.approx(3 * norms.output_margin(model, x, y), rel=1e-5)
+
+
 def linear_probe(d=200, margin=2.0):
     """Linear(d, 2) without bias on x = +-e_j: sample j is misclassified iff margin + u_0j - u_1j < 0."""
     model = models.Classifier((d,), nn.Linear(d, 2, bias=False))
@@ -119,18 +152,19 @@ def test_rank_measures_equals_the_one_measure_functions():
         rank.rank_measures(table, {"m1": 2}, "gap", ["a"])
 
 
-def test_the_small_zoo_is_a_grid_of_at_least_48_models_over_5_hyperparameters():
+def test_the_small_zoo_is_a_grid_of_32_configurations_over_5_hyperparameters_each_with_2_seeds():
     cfg = scale.measure_zoo("small")
     points = cfg.points()
-    grid = [zoo.hyperparameters(p["run"]) for p in points]
-    assert grid == [dict(h, label_noise=0.0, seed=cfg.seed) for h in cfg.grid()]  # read back from the specs
-    assert len(points) >= 48 and len({tuple(h[k] for k in zoo.HYPERPARAMETERS) for h in grid}) == len(points)
-    assert all(len({h[k] for h in grid}) >= 2 for k in zoo.HYPERPARAMETERS)
-    noise = cfg.noise_points()  # the first architecture's models again, with other seeds
-    assert {p["run"].seed for p in noise} == set(cfg.noise_seeds) and cfg.seed not in cfg.noise_seeds
-    first = noise[:len(noise) // len(cfg.noise_seeds)]
-    assert [dict(p, run=p["run"].replace(seed=cfg.seed)) for p in first] == \
-        [p for p, h in zip(points, grid) if (h["depth"], h["width"]) == (cfg.depths[0], cfg.widths[0])]
+    models_ = [zoo.hyperparameters(p["run"]) for p in points]
+    # read back from the specs: every configuration once per seed, seed-major
+    assert models_ == [dict(h, label_noise=0.0, seed=s) for s in cfg.seeds for h in cfg.grid()]
+    configurations = {tuple(h[k] for k in zoo.HYPERPARAMETERS) for h in models_}
+    assert len(configurations) >= 32 and len(cfg.seeds) >= 2 and len(points) == len(configurations) * len(cfg.seeds)
+    assert all(len({h[k] for h in models_}) >= 2 for k in zoo.HYPERPARAMETERS)
+    with pytest.raises(ValueError, match="seeds"):
+        dataclasses.replace(cfg, seeds=(0,))
+    with pytest.raises(ValueError, match="seeds"):
+        dataclasses.replace(cfg, seeds=(1, 1))
 
 
 @pytest.fixture
@@ -216,10 +250,10 @@ def test_adding_a_measure_is_one_declaration(mini_zoo):
                       compute=lambda c: (float(c.run.spec.batch_size), {"toy_detail": 1}))
     measures = zoo.MEASURES + (toy,)
     results = [zoo.train_and_measure(**p, measures=measures) for p in mini_zoo]
-    assert [r.measures["batch_size_measure"] for r in results] == [50.0, 100.0]
+    assert [r.measures["batch_size_measure"] for r in results] == [50.0, 100.0] * 2  # two seeds
     assert all(r.details["toy_detail"] == 1 and "batch_size_measure" in r.measure_seconds for r in results)
     table = zoo.zoo_table(mini_zoo, results, measures)
-    assert zoo.family("optimization", measures) == ["batch_size_measure"]
+    assert zoo.family("optimization", measures) == ["steps_to_loss_0.1", "steps_to_target", "batch_size_measure"]
     ranking = rank.rank_measures(table, {m.name: m.sign for m in measures}, "gap", ["batch_size"], n_boot=5)
     assert "batch_size_measure" in set(ranking["measure"])
     with pytest.raises(ValueError, match="family must be one of"):

@@ -235,7 +235,7 @@ MEASURES = (
             source="Ch. 6 (after Jiang et al. 2020)", sign=+1, family="sharpness", axis="linear",
             description="as above with the box |u_i| <= alpha (|w_i| + 1e-3), relative to each weight",
             compute=lambda c: _worst_case(c, "worst_case_mag_sharpness", magnitude_aware=True)),
-    Measure(name="basin_radius", label="basin radius", source="Ch. 4 (Huang et al. 2019)", sign=-1,
+    Measure(name="basin_radius", label="mean basin radius", source="Ch. 4 (Huang et al. 2019)", sign=-1,
             family="flatness", axis="linear",
             description="mean distance along filter-normalized random directions until the train loss exceeds a threshold",
             compute=_basin_radius),

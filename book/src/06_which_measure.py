@@ -379,9 +379,11 @@ ranking_table["K"] = [f"{independence.loc[m, 'value']:.2f} "
                       f"[{independence.loc[m, 'low']:.2f}, "
                       f"{independence.loc[m, 'high']:.2f}]"
                       for m in order]
-ranking_table["K given"] = [", ".join(pretty[h] for h in
-                                      independence.loc[m, "conditioning"])
-                            or "nothing" for m in order]
+# a constant measure has no K and no minimizing set
+ranking_table["K given"] = [
+    "—" if independence.loc[m, "conditioning"] is None else
+    ", ".join(pretty[h] for h in independence.loc[m, "conditioning"])
+    or "nothing" for m in order]
 ranking_table.index = [labels[m] for m in ranking_table.index]
 ranking_table.columns = ["τ (all)", *[f"ψ {pretty[h]}" for h in varied],
                          "Ψ", "K", "K's minimizing set"]
@@ -471,8 +473,22 @@ plt.show()
 # %% tags=remove-cell
 top_k = list(k_order[:3])
 glue("ch6_k_top", "; ".join(f"the {labels[m]} ({k_text(m)})" for m in top_k))
-psi_vs_k = rank.kendall_tau(value["Psi"].dropna(), value.loc[value["Psi"].notna(), "K"])
-glue("ch6_k_vs_psi", f"{psi_vs_k:+.2f}")
+
+
+def tau_or_none(a: pd.Series, b: pd.Series):
+    """Kendall's τ between two orderings of the measures, None where either
+    is constant (then no pair is ordered)."""
+    both = pd.concat([a, b], axis=1).dropna()
+    varies = both.nunique().min() > 1
+    return rank.kendall_tau(both.iloc[:, 0], both.iloc[:, 1]) if varies else None
+
+
+def tau_text(tau) -> str:
+    return ("undefined (one of the orderings is constant)" if tau is None
+            else f"{tau:+.2f}")
+
+
+glue("ch6_k_vs_psi", tau_text(tau_or_none(value["Psi"], value["K"])))
 k_floor = float(independence["value"].drop(top_k[:2]).max())
 glue("ch6_k_reading", choose(
     bool(set(top_k[:2]) == set(order[:2])),
@@ -534,7 +550,7 @@ n_negative_worst = int((robust["worst"] < 0).sum())
 glue("ch6_robust_negative", f"{n_negative_worst} of {len(robust)}")
 
 # %% [markdown]
-# Even the best measure by $\Psi$ has a 10th percentile of {glue:text}`ch6_robust_best` and a worst environment at {glue:text}`ch6_robust_worst_best` ({glue:text}`ch6_robust_worst_env`).
+# The best measure by $\Psi$ has a 10th percentile of {glue:text}`ch6_robust_best` and a worst environment at {glue:text}`ch6_robust_worst_best` ({glue:text}`ch6_robust_worst_env`).
 # The largest 10th percentile is {glue:text}`ch6_robust_top`.
 # {glue:text}`ch6_robust_negative` measures have at least one environment in which they order the models against the gap.
 # With four models per environment a single $\tau$ takes one of a few values, so the worst case is crude; Dziugaite et al.'s point survives it: an average score says little about how a measure behaves where it matters to you.
@@ -556,8 +572,7 @@ per_seed = pd.DataFrame({
     .set_index("measure")["value"] for seed in cfg.seeds})
 per_seed = per_seed.loc[order]
 seed_a, seed_b = cfg.seeds[:2]
-ranked = per_seed.dropna()
-seed_tau = rank.kendall_tau(ranked[seed_a], ranked[seed_b])
+seed_tau = tau_or_none(per_seed[seed_a], per_seed[seed_b])
 moves = (per_seed[seed_a] - per_seed[seed_b]).abs()
 fig, ax = plt.subplots(figsize=(5.2, 5))
 ax.scatter(per_seed[seed_a], per_seed[seed_b], s=16)
@@ -567,13 +582,13 @@ for m in order[:3]:
 ax.plot([-1, 1], [-1, 1], color="grey", lw=0.8)
 ax.set_xlabel(f"Ψ, seed {seed_a} only")
 ax.set_ylabel(f"Ψ, seed {seed_b} only")
-ax.set_title(f"Each dot a measure: τ between the orderings = {seed_tau:+.2f}")
+ax.set_title(f"Each dot a measure: τ between the orderings = {tau_text(seed_tau)}")
 plt.show()
 per_seed.rename(index=labels).round(2)
 
 # %% tags=remove-cell
 glue("ch6_n_per_seed", len(configs))
-glue("ch6_seed_tau", f"{seed_tau:+.2f}")
+glue("ch6_seed_tau", tau_text(seed_tau))
 top_a, top_b = per_seed[seed_a].idxmax(), per_seed[seed_b].idxmax()
 glue("ch6_seed_top", choose(
     bool(top_a == top_b),
@@ -615,7 +630,7 @@ glue("ch6_seed_move", f"the {labels[moves.idxmax()]} "
 #
 # **Optimization and margins.**
 # The number of SGD steps to the target scores {glue:text}`ch6_steps_target`, and the steps to cross-entropy 0.1 {glue:text}`ch6_steps_01`.
-# These measures cost nothing (the training loop counts them), and they say that in this zoo a model that took longer to fit its training set tends to generalize worse.
+# These measures cost nothing (the training loop counts them). {glue:text}`ch6_steps_reading`
 # The margin $1/\gamma^2$ scores {glue:text}`ch6_margin`.
 #
 # **Where this zoo agrees with Jiang et al., and where it cannot.**
@@ -649,6 +664,15 @@ for key, m in (("gsnr", "mean_gsnr"), ("hessian", "hessian_top_eigenvalue"),
                ("steps_01", "steps_to_loss_0.1"), ("margin", "inverse_margin")):
     glue(f"ch6_{key}", f"{psi_text(m)}; {k_text(m)}")
 span = configs["normalized_train_loss"]
+steps_low = ci_psi.loc["steps_to_target", "low"]
+glue("ch6_steps_reading", choose(
+    bool(steps_low > 0),
+    "The interval of the steps to the target lies above 0: in this zoo a "
+    "configuration that took more steps to fit its training set tends to "
+    "generalize worse, along the hyperparameters taken one at a time.",
+    "The interval of the steps to the target includes 0 (or is missing), so "
+    "this zoo does not show that a configuration that took longer to fit "
+    "generalizes worse."))
 glue("ch6_normalized_span", f"{span.min():.4f} to {span.max():.4f} "
      f"(ln 10 = {np.log(10):.4f})")
 kind = "MLPs" if cfg.architecture == "mlp" else "convolutional networks"

@@ -1,4 +1,6 @@
-"""The networks the chapters train: MLPs, a 1-D CNN for MNIST-1D, and a small image CNN.
+"""The networks the chapters train: MLPs, a 1-D CNN for MNIST-1D, small image CNNs and a
+CIFAR-style ResNet-18 (``resnet18``); ``fold_batchnorm`` folds eval-mode BatchNorm into the layer
+before it.
 
 Every builder takes a ``seed`` (the same seed gives the same weights on any device) and an
 optional ``init_std``: weights drawn from N(0, init_std^2) and biases set to zero, as in the
@@ -8,12 +10,13 @@ networks, whose normalized loss needs every later layer to be bias-free).
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 from torch import nn
 
-ARCHITECTURES = ("mlp", "cnn1d", "convnet", "liao_cnn")
+ARCHITECTURES = ("mlp", "cnn1d", "convnet", "liao_cnn", "resnet18")
 
 
 class Classifier(nn.Sequential):
@@ -169,7 +172,7 @@ def liao_cnn(input_shape=(3, 32, 32), filters: int = 34, kernel_size: int = 5, n
 
 def build(architecture: str, input_shape, num_classes: int = 10, seed: int = 0, **kwargs) -> Classifier:
     """Build a model by name (one of ``ARCHITECTURES``); ``kwargs`` go to that builder."""
-    builders = {"mlp": mlp, "cnn1d": cnn1d, "convnet": convnet, "liao_cnn": liao_cnn}
+    builders = {"mlp": mlp, "cnn1d": cnn1d, "convnet": convnet, "liao_cnn": liao_cnn, "resnet18": resnet18}
     if architecture not in builders:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     return builders[architecture](input_shape, num_classes=num_classes, seed=seed, **kwargs)
@@ -178,3 +181,154 @@ def build(architecture: str, input_shape, num_classes: int = 10, seed: int = 0, 
 def num_parameters(model: nn.Module) -> int:
     """The number of trainable parameters (the 'params' column of Zhang et al.'s Table 1)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --- a CIFAR-style ResNet-18 (He et al. 2016), without torchvision -----------------------------
+
+class BasicBlock(nn.Module):
+    """He et al.'s basic residual block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
+
+    conv1 (3x3, ``stride``) and conv2 (3x3) have no bias, each followed by a BatchNorm2d; the
+    shortcut is the identity, or a 1x1 convolution (``stride``) and a BatchNorm2d where the
+    shape changes. ``batchnorm_pairs`` names the (layer, BatchNorm) attributes that
+    ``fold_batchnorm`` folds (the shortcut's pair is an ``nn.Sequential``, folded as such).
+    """
+
+    batchnorm_pairs = (("conv1", "bn1"), ("conv2", "bn2"))
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(c_out))
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu1(self.bn1(self.conv1(x)))
+        return self.relu2(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def resnet18(input_shape=(3, 32, 32), num_classes: int = 10, width: int = 64,
+             init_std: float | None = None, seed: int = 0) -> Classifier:
+    """ResNet-18 for 32x32 images, the CIFAR variant (He et al. 2016; Kuang Liu's pytorch-cifar).
+
+    A 3x3 stride-1 stem (conv, BatchNorm, ReLU; no max-pooling), four stages of two
+    ``BasicBlock`` each with ``width``, 2 ``width``, 4 ``width``, 8 ``width`` channels (the
+    last three halve the resolution), global average pooling and one Linear layer. ``width`` =
+    64 is the standard network (11.2 M parameters for 10 classes); a small ``width`` gives a
+    tiny one for tests. It is a ``Classifier`` (an ``nn.Sequential``: stem, stages, head), so
+    ``fold_batchnorm`` folds every BatchNorm and the training loop checks its inputs.
+    ``init_std`` re-draws only the convolution and Linear weights; BatchNorm starts at
+    weight 1, bias 0. Unlike torchvision's ``resnet18`` (an ImageNet stem: 7x7 stride 2 and a
+    max-pool), nothing here needs torchvision.
+    """
+    _check_num_classes(num_classes)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (channels, height, width), got {input_shape!r}")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer (channels of the first stage), got {width!r}")
+
+    def make():
+        layers = [nn.Conv2d(input_shape[0], width, 3, stride=1, padding=1, bias=False),
+                  nn.BatchNorm2d(width), nn.ReLU()]
+        c_in = width
+        for stage, stride in enumerate((1, 2, 2, 2)):
+            c_out = width * 2 ** stage
+            layers.append(nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)))
+            c_in = c_out
+        return Classifier(input_shape, *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(c_in, num_classes))
+
+    return _build(seed, init_std, make)
+
+
+# --- BatchNorm folding ------------------------------------------------------------------------
+
+FOLDABLE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _batchnorm_pairs(module: nn.Module) -> list[tuple[nn.Module, str, nn.Module, nn.Module]]:
+    """(parent, name of the BatchNorm in parent, layer, BatchNorm) for each foldable pair directly
+    under ``module``: consecutive children of an ``nn.Sequential``, and the pairs a module
+    declares in ``batchnorm_pairs`` (attribute names, as ``BasicBlock``)."""
+    pairs = []
+    if isinstance(module, nn.Sequential):
+        children = list(module.named_children())
+        for (_, layer), (bn_name, bn) in zip(children, children[1:]):
+            if isinstance(layer, FOLDABLE_LAYERS) and isinstance(bn, BATCHNORMS):
+                pairs.append((module, bn_name, layer, bn))
+    for layer_name, bn_name in getattr(module, "batchnorm_pairs", ()):
+        layer, bn = getattr(module, layer_name), getattr(module, bn_name)
+        if isinstance(layer, FOLDABLE_LAYERS) and isinstance(bn, BATCHNORMS):
+            pairs.append((module, bn_name, layer, bn))
+    return pairs
+
+
+@torch.no_grad()
+def _fold_into(layer: nn.Module, bn: nn.Module, name: str) -> None:
+    """layer <- bn o layer, in place: W' = s W (per output unit), b' = s (b - mu) + beta,
+    s = gamma / sqrt(var + eps), computed in float64."""
+    out = layer.weight.shape[0]
+    if bn.num_features != out:
+        raise ValueError(f"{name} has {bn.num_features} features, but the layer before it has {out} "
+                         "outputs: it does not normalize that layer's output")
+    var, mean = bn.running_var.double(), bn.running_mean.double()
+    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
+    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
+    scale = gamma / torch.sqrt(var + bn.eps)
+    w = layer.weight.double() * scale.reshape(-1, *[1] * (layer.weight.ndim - 1))
+    b = layer.bias.double() if layer.bias is not None else torch.zeros_like(var)
+    b = (b - mean) * scale + beta
+    layer.weight.copy_(w.to(layer.weight.dtype))
+    if layer.bias is None:
+        layer.bias = nn.Parameter(b.to(layer.weight.dtype), requires_grad=layer.weight.requires_grad)
+    else:
+        layer.bias.copy_(b.to(layer.bias.dtype))
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every BatchNorm folded into the Linear or Conv layer before it.
+
+    In eval mode a BatchNorm is an affine map per channel, y = s (x - mu) + beta with
+    s = gamma / sqrt(running_var + eps), so bn(layer(x)) is the layer with weight s W (each
+    output unit's row scaled) and bias s (b - mu) + beta. Each BatchNorm1d / BatchNorm2d that
+    directly follows a Linear, Conv1d or Conv2d (the next child of an ``nn.Sequential``, or a
+    pair a module declares in ``batchnorm_pairs`` such as ``BasicBlock``'s) is folded so and
+    replaced by ``nn.Identity``; the folded layer gains a bias if it had none. Outputs agree with
+    the model's in eval mode to float32 rounding (about 1e-6 relative). A BatchNorm anywhere else
+    (the first layer, after a ReLU or a residual sum) is left in place; the copy keeps the
+    model's train/eval flags. The model itself is not modified.
+
+    Raises a ValueError naming the module for a BatchNorm in train mode (its output depends on
+    the batch, so it is no fixed affine map: call ``model.eval()`` first) or one without running
+    statistics (``track_running_stats=False``, which normalizes by the batch even in eval mode).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for name, m in model.named_modules():
+        if isinstance(m, BATCHNORMS):
+            if m.training:
+                raise ValueError(f"model's {name or 'top module'} is a {type(m).__name__} in train mode: it "
+                                 "normalizes by the batch's statistics, so it cannot be folded; call "
+                                 "model.eval() first (folding uses the running statistics)")
+            if m.running_mean is None or m.running_var is None:
+                raise ValueError(f"model's {name} is a {type(m).__name__} without running statistics "
+                                 "(track_running_stats=False): it normalizes by the batch even in eval "
+                                 "mode, so it cannot be folded")
+    folded = copy.deepcopy(model)
+    names, done = {m: n for n, m in folded.named_modules()}, set()
+    for module in list(folded.modules()):
+        for parent, bn_name, layer, bn in _batchnorm_pairs(module):
+            if id(bn) not in done:  # a pair a Sequential also declares is folded once
+                _fold_into(layer, bn, names[bn])
+                setattr(parent, bn_name, nn.Identity())
+                done.add(id(bn))
+    return folded

@@ -10,4 +10,4 @@ Ch. 1), ``plots``, ``widgets``, ``report`` (glue and scorecards), and the measur
 ``metrics``.
 """
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"

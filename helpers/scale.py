@@ -511,7 +511,7 @@ class MeasureZoo(Profile):
 _MEASURE_ZOO_PROFILES = {
     "tiny": MeasureZoo(
         scale="tiny", dataset="mnist1d", n_train=400, n_test=200, architecture="mlp", depths=(2, 3), widths=(32, 64), lrs=(0.05, 0.1),
-        batch_sizes=(32, 100), weight_decays=(0.0, 2e-4), max_epochs=120, target_train_loss=0.05,
+        batch_sizes=(32, 100), weight_decays=(0.0, 2e-4), max_epochs=60, target_train_loss=0.05,
         measure_samples=200, sharpness_samples=2, n_directions=2, radius_threshold=0.3, min_evals=20,
         n_boot=50, null_permutations=20, null_boot=20),
     "small": MeasureZoo(

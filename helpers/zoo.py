@@ -243,7 +243,7 @@ MEASURES = (
             family="spectral", axis="linear",
             description="mean of alpha * log10 lambda_max over the layers with enough eigenvalues for a fit (Ch. 5)",
             compute=_alpha_hat),
-    Measure(name="log_norm", label="log Frobenius norm", source="Ch. 5 (Martin & Mahoney 2019)", sign=+1,
+    Measure(name="log_norm", label="mean log Frobenius norm", source="Ch. 5 (Martin & Mahoney 2019)", sign=+1,
             family="norm", axis="linear",
             description="mean of log10 ||W||_F^2 over the same layers (weightwatcher's log_norm; "
                         "from the same ESD analysis as alpha-hat)",

@@ -58,11 +58,14 @@ minimum of noisy numbers is biased low, so the interval can sit below K when set
 NeurIPS): instead of averaging over environments, look at the whole distribution of a
 measure's performance over them, above all its worst case. Their environments are pairs of
 training configurations that differ in one hyperparameter, their statistic a sign error averaged
-over seeds. Here, with one model per configuration, an environment is one group of
-``granulated_tau`` (models that agree on every hyperparameter but one, which varies), and the
-statistic is tau-a over the group. With two values per hyperparameter the two notions of
-environment coincide: a group is a pair of models and its tau is +1 or -1, so the worst case is
--1 as soon as one environment is ordered wrongly, and the mean is 2 (fraction ordered rightly) - 1.
+over seeds. Here an environment is one group of ``granulated_tau`` (the rows that agree on
+every hyperparameter passed but one, which varies), and the statistic is tau-a over the group.
+With one model per configuration and two values per hyperparameter, a group is a pair of models
+and its tau is +1 or -1, so the worst case is -1 as soon as one environment is ordered wrongly.
+With seeds as rows (Chapter 6 passes its per-model table and not the seed), a group holds every
+seed of the two configurations, and the pairs of two seeds of one configuration, which no
+measure of the configuration can order, count in its tau: compare with a reference such as the
+configuration's own mean gap used as a measure.
 ``robust_summary`` gives per measure the worst tau, a low quantile and the mean over all
 environments. That mean is not Psi: Psi first averages within each hyperparameter
 (psi_i) and then over hyperparameters, each weighing the same, while the mean over environments

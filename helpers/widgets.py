@@ -3,6 +3,12 @@
 The slider and a ``widgets.Stack`` of pre-rendered PNGs are joined by ``widgets.jslink``, so
 moving the slider changes the figure in the browser with no kernel. In a live kernel an optional
 button trains a fresh model at the chosen value and shows its figure below.
+
+On the static website that button would be dead (no kernel answers it), so it carries the CSS
+class ``needs-kernel`` and comes with a note of class ``kernel-note`` that says training needs a
+live kernel and links to the chapter's Colab launch. The note is hidden by an inline style, so
+Jupyter and Colab show the button and not the note; the site's stylesheet
+(``book/_js/explorer.css``) reverses both.
 """
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from IPython.display import display
 from matplotlib.figure import Figure
 
 from .plots import figure_png
+
+COLAB = "https://colab.research.google.com/github/why-deep-networks-generalize/book/blob/main/book/{notebook}.ipynb"
 
 
 def _rendered(render: Callable, value, name: str):
@@ -29,12 +37,15 @@ def _rendered(render: Callable, value, name: str):
 
 
 def gap_explorer(values: Sequence[float], render: Callable, *, symbol: str, default: float,
-                 train: Callable | None = None, fmt: str = "{:.2f}", caption: str = "") -> widgets.VBox:
+                 train: Callable | None = None, fmt: str = "{:.2f}", caption: str = "",
+                 notebook: str | None = None) -> widgets.VBox:
     """A slider over ``values`` (one per paper symbol: p, sigma_init, beta) and the figure at each.
 
     ``render(value)`` returns a matplotlib figure (from the cached sweep); each one is rendered
     to PNG once and closed. ``train(value)``, if given, returns a figure from a fresh run and is
-    offered behind a button, which needs a live kernel. ``default`` must be one of ``values``.
+    offered behind a button, which needs a live kernel; ``notebook`` (the chapter's file name
+    without ``.ipynb``) is where the static site's note links to, in Colab.
+    ``default`` must be one of ``values``.
     A ``render`` that returns no figure, or fails to find a value (KeyError, IndexError), is
     reported with the value at fault.
     """
@@ -57,10 +68,22 @@ def gap_explorer(values: Sequence[float], render: Callable, *, symbol: str, defa
     children = [slider, stack]
     if caption:
         children.insert(0, widgets.HTML(f"<p style='margin:0'>{caption}</p>"))
+    if train is not None and not callable(train):
+        raise TypeError(f"train must be a function value -> matplotlib figure, got {type(train).__name__}")
+    if notebook is not None and (not isinstance(notebook, str) or not notebook or "/" in notebook
+                                 or notebook.endswith(".ipynb")):
+        raise ValueError(f"notebook must be a chapter's file name without '.ipynb', such as "
+                         f"'01_randomization_tests', got {notebook!r}")
     if train is not None:
         button = widgets.Button(description=f"Train a fresh model at this {symbol} (live kernel)",
                                 layout=widgets.Layout(width="480px"))
         output = widgets.Output()
+        where = (f'<a href="{COLAB.format(notebook=notebook)}">open this chapter in Colab</a>'
+                 if notebook else "open this chapter in Colab (the badge at the top of the page)")
+        note = widgets.HTML(f'<p class="kernel-note" style="display:none; margin:0">Training a fresh '
+                            f'model at the chosen {symbol} needs a live kernel: {where}.</p>')
+        button.add_class("needs-kernel")
+        output.add_class("needs-kernel")
 
         def on_click(_):
             with output:
@@ -69,5 +92,5 @@ def gap_explorer(values: Sequence[float], render: Callable, *, symbol: str, defa
                 display(widgets.Image(value=figure_png(fig), format="png"))
 
         button.on_click(on_click)
-        children += [button, output]
+        children += [note, button, output]
     return widgets.VBox(children)

@@ -272,6 +272,15 @@ BAD_INPUTS = {
     "gap_explorer: render lacks a grid value": (
         lambda: _explorer(_figure_for), ValueError,
         r"^render has no figure for the grid value 1\.0 \(KeyError"),
+    "gap_explorer: train is not a function": (
+        lambda: __import__("helpers.widgets").widgets.gap_explorer(
+            [0.0], lambda v: __import__("matplotlib.pyplot").pyplot.figure(), symbol="p", default=0.0,
+            train="fit"), TypeError, r"^train must be a function"),
+    "gap_explorer: notebook with .ipynb": (
+        lambda: __import__("helpers.widgets").widgets.gap_explorer(
+            [0.0], lambda v: __import__("matplotlib.pyplot").pyplot.figure(), symbol="p", default=0.0,
+            train=lambda v: None, notebook="01_randomization_tests.ipynb"), ValueError,
+        r"^notebook must be a chapter's file name without '\.ipynb'"),
     "MeasureSettings: measure_samples=0": (
         lambda: _measure_settings(measure_samples=0), ValueError,
         r"^measure_samples must be an integer >= 2 \(a variance needs two\), got 0$"),
@@ -287,3 +296,19 @@ def test_public_functions_refuse_bad_inputs(case):
     call, error, match = BAD_INPUTS[case]
     with pytest.raises(error, match=match):
         call()
+
+
+def test_the_explorer_s_training_button_is_marked_for_the_static_site():
+    # the site's stylesheet hides .needs-kernel and shows p.kernel-note; Jupyter shows the reverse
+    import matplotlib.pyplot as plt
+    from helpers import widgets
+    box = widgets.gap_explorer([0.0, 1.0], lambda v: plt.figure(), symbol="p", default=0.0,
+                               train=lambda v: plt.figure(), notebook="01_randomization_tests")
+    note, button, output = box.children[-3:]
+    assert "needs-kernel" in button._dom_classes and "needs-kernel" in output._dom_classes
+    assert 'class="kernel-note" style="display:none' in note.value
+    assert widgets.COLAB.format(notebook="01_randomization_tests") in note.value
+    without = widgets.gap_explorer([0.0], lambda v: plt.figure(), symbol="p", default=0.0)
+    assert not any("needs-kernel" in getattr(c, "_dom_classes", ()) for c in without.children)
+    assert "colab.research.google.com/github/why-deep-networks-generalize/book/blob/main/book/" in widgets.COLAB
+    plt.close("all")

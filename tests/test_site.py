@@ -151,5 +151,14 @@ def test_explorer_slider_changes_the_figure_without_a_kernel(site, browser, path
     after = page.evaluate(shown)
     assert len(after) == 1 and after != before, "moving the slider did not change the figure"
     assert page.locator(".widget-readout").first.inner_text() != readout
+    # no dead button: training needs a kernel, so the page shows a note with the Colab link instead
+    visible_buttons = page.evaluate("Array.from(document.querySelectorAll('.widget-button'))"
+                                    ".filter(b => b.offsetParent !== null).length")
+    assert visible_buttons == 0, f"{visible_buttons} training button(s) shown on the static page"
+    note = page.locator("p.kernel-note").first
+    assert note.is_visible(), "the static page does not say that training needs a live kernel"
+    chapter = path.split("/")[-1].replace(".html", "")
+    link = note.locator("a").first.get_attribute("href")
+    assert link and "colab.research.google.com" in link and link.endswith(f"{chapter}.ipynb"), link
     assert not unexpected(problems), "\n".join(unexpected(problems))
     page.close()

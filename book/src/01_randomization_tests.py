@@ -360,7 +360,7 @@ widgets.gap_explorer(cfg.p_grid,
                      lambda p: plots.gap_figure(
                          seed0[p], f"label corruption p = {p:.2f}", chance),
                      symbol="p", default=cfg.explorer_default_p,
-                     train=train_fresh,
+                     train=train_fresh, notebook="01_randomization_tests",
                      caption="Label corruption <i>p</i>: the fraction of "
                              "training labels redrawn uniformly at random.")
 

@@ -518,6 +518,7 @@ widgets.gap_explorer(cfg.init_stds,
                                              f"init std sigma = {s:g}"),
                      symbol="σ", default=cfg.explorer_default_std,
                      train=train_fresh, fmt="{:g}",
+                     notebook="02_normalized_loss",
                      caption="Init std <i>σ</i>: every weight starts as "
                              "N(0, σ²); each run trains to the same loss.")
 

@@ -800,6 +800,7 @@ from_sweep = lambda b: explorer_figure(runs[b],
                                        f"poisoned training, β = {b:g}")
 widgets.gap_explorer(cfg.beta_grid, from_sweep, symbol="β",
                      default=cfg.bad_beta, train=train_fresh,
+                     notebook="04_bad_minima",
                      caption="Anti-generalization weight <i>β</i>: how hard "
                              "training pushes the network to be wrong on "
                              "distractors drawn like the test set.")

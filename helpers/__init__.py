@@ -6,8 +6,9 @@ and the run layer: ``RunSpec``, ``run``), ``scale`` (the tiny / small / paper / 
 profiles), ``sweep`` (a cached, resumable grid), ``settings`` (every ``BOOK_*`` variable and
 the thread policy), ``safety`` (eval mode, devices, input checks), ``zoo`` (the model zoos of
 Ch. 5 and 6, one declaration per measure), ``interpolation`` (closed-form constructions of
-Ch. 1), ``plots``, ``widgets``, ``report`` (glue and scorecards), and the measures in
-``metrics``.
+Ch. 1), ``losses`` (the poisoned, anti-generalization loss of Ch. 4), ``plots``, ``widgets``,
+``report`` (glue and scorecards), and the measures in ``metrics`` (``normalized``, ``gsnr``,
+``landscape``, ``esd``, ``norms``, ``rank``, ``all_measures``).
 """
 
 __version__ = "0.6.0"

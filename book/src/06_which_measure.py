@@ -642,13 +642,13 @@ glue("ch6_seed_move", f"the {labels[moves.idxmax()]} "
 #
 # **The other chapters' measures.**
 # The gradient signal-to-noise ratio of Chapter 3 (oriented so that more signal predicts a smaller gap) scores {glue:text}`ch6_gsnr`.
-# The top Hessian eigenvalue of Chapter 4 scores {glue:text}`ch6_hessian`, and Martin & Mahoney's $\hat\alpha$ of Chapter 5 {glue:text}`ch6_alpha`.
+# The top Hessian eigenvalue of Chapter 4 scores {glue:text}`ch6_hessian`, and Martin & Mahoney's $\hat\alpha$ of Chapter 5 scores {glue:text}`ch6_alpha`.
 # Chapter 2's normalized train loss scores {glue:text}`ch6_normalized`, with {glue:text}`ch6_normalized_psi`.
 # Liao et al.'s result is a linear relation between the normalized train and test *losses* of networks of one architecture, not a predictor of the accuracy gap across a zoo.
 # Every model here has been trained to the same train cross-entropy, so what is left of the normalized train loss is a small difference between nearly equal numbers: its values span {glue:text}`ch6_normalized_span`, and its mean is {glue:text}`ch6_normalized_by_depth`.
 #
 # **Optimization and margins.**
-# The number of SGD steps to the target scores {glue:text}`ch6_steps_target`, and the steps to cross-entropy 0.1 {glue:text}`ch6_steps_01`.
+# The number of SGD steps to the target scores {glue:text}`ch6_steps_target`, and the steps to cross-entropy 0.1 score {glue:text}`ch6_steps_01`.
 # Over all configurations their $\tau$ is {glue:text}`ch6_steps_tau`, and their $\psi$ for the batch size is {glue:text}`ch6_steps_batch`: an epoch has $n/B$ steps, so a larger batch takes fewer steps per epoch by construction, and the count of steps mixes how long a model trained with how many steps an epoch has.
 # These measures cost nothing (the training loop counts them). {glue:text}`ch6_steps_reading`
 # The margin $1/\gamma^2$ scores {glue:text}`ch6_margin`.
@@ -656,7 +656,7 @@ glue("ch6_seed_move", f"the {labels[moves.idxmax()]} "
 # **Where this zoo agrees with Jiang et al., and where it cannot.**
 # Their main zoo had 2,187 convolutional networks on CIFAR-10, seven hyperparameters with three values each, and 729 groups behind every $\psi_i$; this one has {glue:text}`ch6_zoo_size`.
 # Three differences matter for reading the table.
-# First, every model here fits its training set while its test accuracy ranges from {glue:text}`ch6_test_range`, so changing one hyperparameter moves the gap by a few points only, some of these changes no larger than the seed-to-seed noise measured in Experiment 1.
+# First, every model here fits its training set while its test accuracy ranges from {glue:text}`ch6_test_range`, so changing one hyperparameter moves the gap by a few points only ({glue:text}`ch6_effects` points, Experiment 1), against a seed noise of about {glue:text}`ch6_mean_noise` points in a configuration's mean.
 # Second, {glue:text}`ch6_architecture_sentence`
 # Third, Jiang et al. compute some measures as full bounds, with constants and the number of samples; here every measure is the quantity the bound grows with, which does not change a rank correlation on one data set.
 

@@ -276,8 +276,12 @@ def gsnr_profile(scale: str | None = None) -> GradientSignalToNoise:
 class HeavyTails(Profile):
     """Sizes for Chapter 5 (Martin & Mahoney 2019/2020, heavy-tailed spectra and weighted alpha).
 
-    The zoo is a base model plus variations of one factor at a time (width, batch size, learning
-    rate, weight decay, label noise), each trained for a fixed number of epochs.
+    Every network trains with one recipe (SGD, momentum 0.9) until its train cross-entropy falls
+    to ``target_train_loss``: compared at equal train loss, not at equal epochs. The architecture
+    series (the paper's headline, offline) are MLPs of growing width at depth ``depth`` and of
+    growing depth at width ``series_depth_width``, each with ``series_seeds``. The zoo is a base
+    model plus variations of one factor at a time (width, batch size, learning rate, weight
+    decay, label noise).
     """
 
     scale: str
@@ -289,41 +293,65 @@ class HeavyTails(Profile):
     width: int                      # the base model's hidden width
     lr: float                       # the base model's SGD learning rate (momentum 0.9)
     batch_size: int                 # the base model's samples per step
-    max_epochs: int                 # a fixed budget, no early stop: tails grow with training
+    target_train_loss: float        # every network trains until its train cross-entropy (nats) is this
+    max_epochs: int                 # ... or this many epochs (a run that misses the target is left out)
     widths: tuple[int, ...]         # the zoo's variations, one factor at a time ...
     batch_sizes: tuple[int, ...]    # ... (also the batch-size experiment, with the base) ...
     lrs: tuple[float, ...]
     weight_decays: tuple[float, ...]  # ... the base has none ...
     label_noises: tuple[float, ...]   # ... and clean labels (p = 0)
+    series_widths: tuple[int, ...] = ()  # the width series: MLPs of these widths at depth `depth`
+    series_depths: tuple[int, ...] = ()  # the depth series: these depths at series_depth_width
+    series_depth_width: int = 128   # (hidden layers of at least min_evals units: analyzed)
+    series_seeds: tuple[int, ...] = (0, 1)  # every series model with each seed (init, batch order)
+    n_boot: int = 1000              # bootstrap resamples of the series' and the zoo's rank correlations
     min_evals: int = 100            # layers with fewer eigenvalues are skipped (>= 100 per ESD)
     seed: int = 0                   # init, batch order and label noise of every zoo model
     pretrained: tuple[str, ...] = ()  # torchvision ImageNet models (needs torchvision + network)
 
-    def model_kwargs(self, width: int) -> dict:
-        """The builder's arguments for a model of hidden width ``width``."""
+    def model_kwargs(self, width: int, depth: int | None = None) -> dict:
+        """The builder's arguments for a model of hidden width ``width`` (and ``depth``)."""
         if self.architecture == "mlp":
-            return {"hidden": [width] * self.depth}
+            return {"hidden": [width] * (self.depth if depth is None else depth)}
         return {"hidden": [width, width // 2]}
 
     def run_spec(self, setting: dict) -> RunSpec:
-        """The run of one zoo setting (see ``zoo()``): a fixed epoch budget, no early stop."""
+        """The run of one setting (see ``zoo()`` and ``series()``): to the target train loss."""
         noisy = {"randomization": "random labels", "p": setting["p"]} if setting["p"] > 0 else {}
         return RunSpec(dataset=self.dataset, n_train=self.n_train, n_test=self.n_test,
-                       architecture=self.architecture, model_kwargs=self.model_kwargs(setting["width"]),
+                       architecture=self.architecture,
+                       model_kwargs=self.model_kwargs(setting["width"], setting.get("depth")),
                        lr=setting["lr"], batch_size=setting["batch_size"], max_epochs=self.max_epochs,
-                       weight_decay=setting["weight_decay"], target_train_acc=None, seed=self.seed, **noisy)
+                       weight_decay=setting["weight_decay"], target_train_acc=None,
+                       target_train_loss=self.target_train_loss, seed=setting.get("seed", self.seed),
+                       **noisy)
 
     def point(self, setting: dict) -> dict:
-        """The sweep point of one zoo setting (``helpers.zoo.train_and_analyze``'s arguments)."""
+        """The sweep point of one setting (``helpers.zoo.train_and_analyze``'s arguments)."""
         return {"run": self.run_spec(setting), "min_evals": self.min_evals}
+
+    def base(self) -> dict:
+        """The base model's setting."""
+        return {"varied": "base", "width": self.width, "batch_size": self.batch_size, "lr": self.lr,
+                "weight_decay": 0.0, "p": 0.0}
 
     def zoo(self) -> list[dict]:
         """The zoo's settings: the base model, then each variation of one factor ('varied')."""
-        base = {"varied": "base", "width": self.width, "batch_size": self.batch_size, "lr": self.lr,
-                "weight_decay": 0.0, "p": 0.0}
+        base = self.base()
         factors = {"width": self.widths, "batch_size": self.batch_sizes, "lr": self.lrs,
                    "weight_decay": self.weight_decays, "p": self.label_noises}
         return [base] + [dict(base, varied=k, **{k: v}) for k, values in factors.items() for v in values]
+
+    def series(self) -> list[dict]:
+        """The architecture series' settings ('series': 'width' or 'depth'), every seed of each.
+
+        One recipe, the base model's (learning rate, batch size, no weight decay, clean labels).
+        """
+        recipe = {k: v for k, v in self.base().items() if k != "varied"}
+        shapes = [("width", w, self.depth) for w in self.series_widths] + [
+            ("depth", self.series_depth_width, d) for d in self.series_depths]
+        return [dict(recipe, series=name, width=w, depth=d, seed=s)
+                for name, w, d in shapes for s in self.series_seeds]
 
 
 _TORCHVISION_SERIES = ("vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
@@ -331,18 +359,21 @@ _TORCHVISION_SERIES = ("vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34
 
 _HEAVY_TAILS_PROFILES = {
     "tiny": HeavyTails(
-        scale="tiny", dataset="mnist1d", n_train=500, n_test=250, architecture="mlp", depth=2, width=128, lr=0.02, batch_size=64,
-        max_epochs=8, widths=(), batch_sizes=(16, 256), lrs=(0.05,), weight_decays=(5e-3,),
-        label_noises=(0.4,)),
+        scale="tiny", dataset="mnist1d", n_train=500, n_test=250, architecture="mlp", depth=2, width=128, lr=0.05, batch_size=64,
+        target_train_loss=0.3, max_epochs=120, widths=(), batch_sizes=(16, 128), lrs=(0.1,), weight_decays=(5e-4,),
+        label_noises=(0.4,), series_widths=(100, 128, 160), series_depths=(2, 3, 4), series_depth_width=100,
+        series_seeds=(0, 1), n_boot=200),
     "small": HeavyTails(
-        scale="small", dataset="mnist1d", n_train=4000, n_test=1000, architecture="mlp", depth=3, width=256, lr=0.02, batch_size=64,
-        max_epochs=30, widths=(128, 512), batch_sizes=(16, 32, 128, 256), lrs=(0.005, 0.01, 0.05),
-        weight_decays=(5e-4, 2e-3, 5e-3), label_noises=(0.1, 0.2, 0.4),
-        pretrained=_TORCHVISION_SERIES),
+        scale="small", dataset="mnist1d", n_train=2000, n_test=1000, architecture="mlp", depth=3, width=256, lr=0.02, batch_size=64,
+        target_train_loss=0.05, max_epochs=150, widths=(128, 512), batch_sizes=(16, 32, 128), lrs=(0.01, 0.05),
+        weight_decays=(1e-4, 5e-4, 1e-3), label_noises=(0.1, 0.2, 0.4),
+        series_widths=(128, 192, 256, 384, 512), series_depths=(2, 3, 4, 5, 6), series_depth_width=128,
+        series_seeds=(0, 1), n_boot=1000, pretrained=_TORCHVISION_SERIES),
     "paper": HeavyTails(
         scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="convnet", depth=2, width=384, lr=0.01, batch_size=128,
-        max_epochs=30, widths=(192, 768, 1536), batch_sizes=(16, 32, 64, 256), lrs=(0.003, 0.03),
+        target_train_loss=0.01, max_epochs=100, widths=(192, 768, 1536), batch_sizes=(16, 32, 64, 256), lrs=(0.003, 0.03),
         weight_decays=(5e-4, 1e-3, 5e-3), label_noises=(0.1, 0.2, 0.4),
+        series_widths=(192, 384, 768, 1536), series_seeds=(0, 1, 2),
         pretrained=_TORCHVISION_SERIES + ("vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")),
 }
 
@@ -350,8 +381,8 @@ _HEAVY_TAILS_PROFILES = {
 # the paper's net on CIFAR-shaped noise, two epochs
 _HEAVY_TAILS_PROFILES["paper-smoke"] = replace(
     _HEAVY_TAILS_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, max_epochs=2,
-    widths=(192,), batch_sizes=(64,), lrs=(), weight_decays=(5e-3,),
-    label_noises=(0.4,), pretrained=())
+    target_train_loss=5.0, widths=(192,), batch_sizes=(64,), lrs=(), weight_decays=(5e-3,),
+    label_noises=(0.4,), series_widths=(128, 192), series_seeds=(0,), n_boot=50, pretrained=())
 
 
 def heavy_tails(scale: str | None = None) -> HeavyTails:

@@ -404,39 +404,70 @@ def train_and_measure(*, run: train.RunSpec, settings: MeasureSettings, measures
 
 @dataclass
 class Spectra(train.RunRecord):
-    """A Chapter 5 zoo model as the sweep caches it: its run record and its weights' spectra
-    (all empty when training diverged)."""
+    """A Chapter 5 model as the sweep caches it: its run record, whether it reached its target
+    train loss, and its weights' spectra after training and at initialization (all empty when
+    training diverged)."""
 
-    esd: list = field(default_factory=list)             # one record per analyzed layer
+    esd: list = field(default_factory=list)             # one record per analyzed layer (esd.analyze)
     esd_summary: dict = field(default_factory=dict)     # alpha-hat and the other model-level means
     eigenvalues: dict = field(default_factory=dict)     # layer name -> its ESD
+    esd_init: list = field(default_factory=list)        # esd.analyze of it untrained (no controls)
+    reached: bool = False                               # stopped at its target train loss
 
     def to_dict(self) -> dict:
         return dict(super().to_dict(), esd=self.esd, esd_summary=self.esd_summary,
-                    eigenvalues=self.eigenvalues)
+                    eigenvalues=self.eigenvalues, esd_init=self.esd_init, reached=self.reached)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Spectra":
         base = train.RunRecord.from_dict(d)
         return cls(base.history, base.num_parameters, base.pretrain_history, esd=d["esd"],
-                   esd_summary=d["esd_summary"], eigenvalues=d["eigenvalues"])
+                   esd_summary=d["esd_summary"], eigenvalues=d["eigenvalues"],
+                   esd_init=d.get("esd_init", []), reached=d.get("reached", False))
 
 
 def train_and_analyze(*, run: train.RunSpec, min_evals: int) -> Spectra:
-    """One model of Chapter 5's zoo: train ``run``, then analyze the spectra of its trained weights.
+    """One network of Chapter 5: train ``run``, then analyze the spectra of its weights, trained
+    and as initialized (phases and shuffled controls included, ``esd.analyze``).
 
     The ESD analysis (``helpers.metrics.esd``) uses the weights only; layers with fewer than
-    ``min_evals`` eigenvalues are skipped.
+    ``min_evals`` eigenvalues are skipped. ``reached`` says whether the run stopped at its target
+    train loss (always False for a run without one).
     """
     finished = train.run(run)
     record = finished.record()
-    result = Spectra(record.history, record.num_parameters, record.pretrain_history)
+    result = Spectra(record.history, record.num_parameters, record.pretrain_history,
+                     reached=finished.history.stop_reason == "target_loss")
     if not finished.history.diverged:
         layers = esd.analyze(finished.model, min_evals=min_evals)
         eigenvalues = esd.layer_eigenvalues(finished.model, min_evals)
         result.esd, result.esd_summary = layers.to_dict("records"), esd.summary(layers)
         result.eigenvalues = {k: v.tolist() for k, v in eigenvalues.items()}
+        # an untrained layer's entries are iid already: its shuffled control would be the same
+        init = esd.analyze(finished.initial_model(), min_evals=min_evals, controls=False)
+        result.esd_init = init.to_dict("records")
     return result
+
+
+def _cost(point: dict) -> int:
+    """A network's weights, from its spec's widths: a proxy of its training time."""
+    kwargs, spec = point["run"].model_kwargs, point["run"]
+    widths = list(kwargs.get("channels", [])) + list(kwargs.get("hidden", []))
+    return sum(a * b for a, b in zip(widths, widths[1:])) + spec.max_epochs
+
+
+def analyze_networks(points: list[dict], name: str, version: str = "", n_jobs: int = 1) -> list[Spectra]:
+    """``train_and_analyze`` at every point (Chapter 5), each distinct point once, the largest
+    networks first (so that a parallel sweep ends together); results in the order of ``points``."""
+    from . import sweep
+
+    keys = [json.dumps({k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in p.items()},
+                       sort_keys=True) for p in points]
+    distinct = sorted(dict(zip(keys, points)).items(), key=lambda kv: -_cost(kv[1]))
+    results = sweep.run_sweep(train_and_analyze, [p for _, p in distinct], name=name,
+                              version=version, n_jobs=n_jobs)
+    by_key = {k: r for (k, _), r in zip(distinct, results)}
+    return [by_key[k] for k in keys]
 
 
 def zoo_table(points: list[dict], results: list[MeasuredModel], measures=MEASURES) -> pd.DataFrame:

@@ -243,6 +243,30 @@ def power_law_fit(eigenvalues, xmin: float | None = None) -> PowerLawFit:
     return PowerLawFit(alpha, float(x[i]), d, n, (alpha - 1) / math.sqrt(n), len(x))
 
 
+@dataclass(frozen=True)
+class KSCurve:
+    """The Kolmogorov-Smirnov distance of every candidate x_min (``ks_curve``)."""
+
+    xmin: np.ndarray         # candidates: every eigenvalue but the largest, ascending
+    alpha: np.ndarray        # the MLE exponent of the tail from each candidate
+    ks_distance: np.ndarray  # D(x_min); 1.0 where no finite alpha > 1 exists
+    num_tail: np.ndarray     # eigenvalues >= each candidate
+
+
+def ks_curve(eigenvalues) -> KSCurve:
+    """D(x_min) = max_{lambda >= x_min} |F_emp - F_alpha| for every candidate x_min (Ch. 5).
+
+    The whole curve that ``power_law_fit`` minimizes (Clauset et al. 2009): its argmin is the
+    fit's ``xmin``, with the same ``alpha`` and ``ks_distance``. O(n^2) in the eigenvalues.
+    """
+    x = _check_eigenvalues(eigenvalues)
+    _check_not_flat(x, "the eigenvalues")
+    logs = np.log(x)
+    alphas = _alphas(logs)
+    rows = np.arange(len(x) - 1)
+    return KSCurve(x[:-1], alphas, _ks_distances(logs, alphas, rows), len(x) - rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # Marchenko-Pastur: the ESD of a random matrix
 # ---------------------------------------------------------------------------------------------

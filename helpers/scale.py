@@ -365,9 +365,9 @@ _HEAVY_TAILS_PROFILES = {
         series_seeds=(0, 1), n_boot=200),
     "small": HeavyTails(
         scale="small", dataset="mnist1d", n_train=2000, n_test=1000, architecture="mlp", depth=3, width=256, lr=0.02, batch_size=64,
-        target_train_loss=0.05, max_epochs=150, widths=(128, 512), batch_sizes=(16, 32, 128), lrs=(0.01, 0.05),
+        target_train_loss=0.05, max_epochs=150, widths=(128, 512), batch_sizes=(16, 32, 128), lrs=(0.05,),
         weight_decays=(1e-4, 5e-4, 1e-3), label_noises=(0.1, 0.2, 0.4),
-        series_widths=(128, 192, 256, 384, 512), series_depths=(2, 3, 4, 5, 6), series_depth_width=128,
+        series_widths=(128, 192, 256, 384, 512), series_depths=(2, 3, 4, 5), series_depth_width=128,
         series_seeds=(0, 1), n_boot=1000, pretrained=_TORCHVISION_SERIES),
     "paper": HeavyTails(
         scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="convnet", depth=2, width=384, lr=0.01, batch_size=128,

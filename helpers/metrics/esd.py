@@ -682,6 +682,30 @@ def diagnose(eigenvalues, n: int, m: int, slices: int = 1, dtype: torch.dtype = 
                      exponential, lognormal)
 
 
+def spiked_null(eigenvalues, n: int, m: int, sigma2: float, num_spikes: int, slices: int = 1,
+                seed: int = 0) -> np.ndarray:
+    """A bulk+spikes surrogate of an ESD: a random bulk that carries the ESD's own spikes (Ch. 5).
+
+    The pooled ESD of ``slices`` Gaussian (n, m) matrices of entry variance ``sigma2`` (the MP
+    fit's ``sigma2_mp``; torch generator ``seed``), with its ``num_spikes`` largest eigenvalues
+    replaced by the ``num_spikes`` largest of ``eigenvalues``: the spiked-covariance model
+    that ``bulk+spikes`` names. A statistic of the tail (such as alpha) that the surrogate
+    reproduces comes from the spikes on a Marchenko-Pastur bulk, not from a heavy-tailed bulk.
+    """
+    x = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())
+    _check_shape(n, m, sigma2)
+    slices = _check_slices(slices)
+    if x.size != slices * m:
+        raise ValueError(f"eigenvalues must be the {slices} * {m} eigenvalues of the pooled ESD, "
+                         f"got {x.size}")
+    if not (isinstance(num_spikes, numbers.Integral) and 0 <= num_spikes <= x.size):
+        raise ValueError(f"num_spikes must be an integer in [0, {x.size}], got {num_spikes!r}")
+    g = torch.Generator().manual_seed(int(seed))
+    w = math.sqrt(sigma2) * torch.randn(slices, n, m, generator=g, dtype=torch.float64)
+    bulk = esd(w)
+    return np.sort(np.concatenate([bulk[:x.size - num_spikes], x[x.size - num_spikes:]]))
+
+
 def shuffle_entries(matrices: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """The entries of ``matrices`` in a random order (numpy ``default_rng(seed)``), same shape.
 

@@ -403,7 +403,10 @@ series_rho.round(2).pivot(index="measure", columns="series",
 
 # %% tags=remove-cell
 def rho_text(name, measure="alpha_hat"):
-    row = series_rho.query("series == @name and measure == @measure").iloc[0]
+    rows = series_rho.query("series == @name and measure == @measure")
+    if rows.empty:  # paper-smoke: a loose budget, no network of the series reached the target
+        return "not measured (no network of this series reached the target)"
+    row = rows.iloc[0]
     return f"{row.rho:.2f} [{row.low:.2f}, {row.high:.2f}]"
 
 
@@ -425,7 +428,8 @@ for name in ("width", "depth"):
     glue(f"ch5_rho_{name}_norm", rho_text(name, "log_norm"))
     glue(f"ch5_rho_{name}_spectral", rho_text(name, "log_spectral_norm"))
     glue(f"ch5_acc_{name}", f"{fmt_pct(group.test_acc.min())} to "
-         f"{fmt_pct(group.test_acc.max())}")
+         f"{fmt_pct(group.test_acc.max())}" if len(group)
+         else "not measured (no network reached the target)")
 def seed_noise(group, key):
     """Mean |difference| between seeds of one model, and the spread of the
     models' means, in points of test accuracy."""

@@ -404,7 +404,8 @@ series_rho.round(2).pivot(index="measure", columns="series",
 # %% tags=remove-cell
 def rho_text(name, measure="alpha_hat"):
     rows = series_rho.query("series == @name and measure == @measure")
-    if rows.empty:  # paper-smoke: a loose budget, no network of the series reached the target
+    # paper-smoke: a loose budget, no network of the series at the target
+    if rows.empty:
         return "not measured (no network of this series reached the target)"
     row = rows.iloc[0]
     return f"{row.rho:.2f} [{row.low:.2f}, {row.high:.2f}]"

@@ -228,7 +228,8 @@ plt.show()
 def mean_abs_difference(gaps: pd.Series) -> float:
     """Mean |g_a - g_b| over the pairs of models in one configuration."""
     g = gaps.to_numpy()
-    return float(np.abs(g[:, None] - g[None, :])[np.triu_indices(len(g), 1)].mean())
+    pairs = np.abs(g[:, None] - g[None, :])[np.triu_indices(len(g), 1)]
+    return float(pairs.mean())
 
 
 def gap_effect(h: str) -> float:
@@ -251,7 +252,8 @@ weak = [h for h, e in effects.items() if e < mean_noise]
 # %% tags=remove-cell
 glue("ch6_seed_noise", f"{100 * seed_noise:.2f}")
 glue("ch6_mean_noise", f"{100 * mean_noise:.2f}")
-glue("ch6_effects", ", ".join(f"{100 * e:.2f} ({h})" for h, e in effects.items()))
+glue("ch6_effects", ", ".join(f"{100 * e:.2f} ({h})"
+                             for h, e in effects.items()))
 glue("ch6_weak", choose(
     bool(weak),
     f"Along the {' and the '.join(weak)}, the change is smaller than that, "
@@ -358,7 +360,8 @@ plt.show()
 ranking = rank.rank_measures(configs, signs, "gap", varied, n_boot=cfg.n_boot,
                              seed=0)
 independence = rank.conditional_independence_all(
-    configs, signs, "gap", varied, n_boot=cfg.n_boot, seed=0).set_index("measure")
+    configs, signs, "gap", varied, n_boot=cfg.n_boot, seed=0
+).set_index("measure")
 statistics = ["tau", *varied, "Psi"]
 value = ranking.pivot(index="measure", columns="statistic",
                       values="value")[statistics]
@@ -483,7 +486,9 @@ def tau_or_none(a: pd.Series, b: pd.Series):
     is constant (then no pair is ordered)."""
     both = pd.concat([a, b], axis=1).dropna()
     varies = both.nunique().min() > 1
-    return rank.kendall_tau(both.iloc[:, 0], both.iloc[:, 1]) if varies else None
+    if not varies:
+        return None
+    return rank.kendall_tau(both.iloc[:, 0], both.iloc[:, 1])
 
 
 def tau_text(tau) -> str:
@@ -602,7 +607,8 @@ for m in order[:3]:
 ax.plot([-1, 1], [-1, 1], color="grey", lw=0.8)
 ax.set_xlabel(f"Ψ, seed {seed_a} only")
 ax.set_ylabel(f"Ψ, seed {seed_b} only")
-ax.set_title(f"Each dot a measure: τ between the orderings = {tau_text(seed_tau)}")
+ax.set_title("Each dot a measure: τ between the orderings = "
+             + tau_text(seed_tau))
 plt.show()
 per_seed.rename(index=labels).round(2)
 
@@ -662,29 +668,34 @@ glue("ch6_seed_move", f"the {labels[moves.idxmax()]} "
 
 # %% tags=remove-cell
 knobs = [h for h in ("lr", "batch_size") if h in varied]
-glue("ch6_norm_knob_psi", f"{value.loc[norm_based, knobs].to_numpy().mean():+.2f}"
+glue("ch6_norm_knob_psi",
+     f"{value.loc[norm_based, knobs].to_numpy().mean():+.2f}"
      if knobs else "not measured (neither knob varies)")
-glue("ch6_sharp_knob_psi", f"{value.loc[sharpness, knobs].to_numpy().mean():+.2f}"
+glue("ch6_sharp_knob_psi",
+     f"{value.loc[sharpness, knobs].to_numpy().mean():+.2f}"
      if knobs else "not measured")
 gap_by = {h: configs.groupby(h)["gap"].mean() for h in knobs}
 glue("ch6_knob_gaps", ", and ".join(
     " and ".join(f"{100 * g:.1f} points at {pretty[h]} {v:g}"
                  for v, g in gap_by[h].items()) for h in knobs)
-    if knobs else "the same at every learning rate and batch size (neither varies)")
+    if knobs else
+    "the same at every learning rate and batch size (neither varies)")
 glue("ch6_width_psi", (
     f"{value.loc['pac_bayes_sharpness', 'width']:+.2f} (isotropic) and "
     f"{value.loc['pac_bayes_mag_sharpness', 'width']:+.2f} (magnitude-aware) "
     f"for the PAC-Bayes sharpness, "
     f"{value.loc['worst_case_sharpness', 'width']:+.2f} and "
     f"{value.loc['worst_case_mag_sharpness', 'width']:+.2f} for the worst-case "
-    "sharpness") if "width" in varied else "not measured (the width does not vary)")
+    "sharpness") if "width" in varied
+    else "not measured (the width does not vary)")
 for key, m in (("gsnr", "mean_gsnr"), ("hessian", "hessian_top_eigenvalue"),
                ("alpha", "alpha_hat"), ("normalized", "normalized_train_loss"),
                ("steps_target", "steps_to_target"),
                ("steps_01", "steps_to_loss_0.1"), ("margin", "inverse_margin")):
     glue(f"ch6_{key}", f"{psi_text(m)}; {k_text(m)}")
 glue("ch6_normalized_psi", "ψ = " + ", ".join(
-    f"{value.loc['normalized_train_loss', h]:+.2f} ({pretty[h]})" for h in varied))
+    f"{value.loc['normalized_train_loss', h]:+.2f} ({pretty[h]})"
+    for h in varied))
 glue("ch6_normalized_by_depth", " and ".join(
     f"{v:.4f} at depth {d}" for d, v in
     configs.groupby("depth")["normalized_train_loss"].mean().items()))
@@ -695,7 +706,8 @@ glue("ch6_steps_tau", " and ".join(
     interval_text(*ci_tau.loc[m, ["value", "low", "high"]]) for m in steps))
 glue("ch6_steps_batch", " and ".join(
     f"{value.loc[m, 'batch_size']:+.2f}" for m in steps)
-    if "batch_size" in varied else "not measured (the batch size does not vary)")
+    if "batch_size" in varied
+    else "not measured (the batch size does not vary)")
 both_above = [labels[m] for m in steps if ci_psi.loc[m, "low"] > 0
               and ci_tau.loc[m, "low"] > 0]
 glue("ch6_steps_reading", choose(
@@ -736,7 +748,8 @@ glue("ch6_architecture_sentence", choose(
 # - **Report intervals, and the null.** With tens of configurations a difference of 0.1 in $\Psi$ is within the noise; the paired intervals of the scorecard below are the honest test of "this measure ranks above that one", and the permutation null says how often such a row would hold by chance.
 
 # %% tags=remove-cell
-glue("ch6_pacbayes_seconds", f"{measure_seconds['pac_bayes_sharpness'].mean():.1f}")
+glue("ch6_pacbayes_seconds",
+     f"{measure_seconds['pac_bayes_sharpness'].mean():.1f}")
 # a wall time: the one kind of glued value that varies from run to run
 glue("ch6_worst_case_seconds",
      f"{measure_seconds['worst_case_sharpness'].mean():.1f}")
@@ -755,7 +768,7 @@ TOP = int(np.ceil(len(NAMES) / 4))  # "among the best": the top quarter by Ψ
 
 
 def scorecard_tests(t: pd.DataFrame, n_boot: int) -> dict:
-    """The verdict of every row on a table t of configurations, and what it read."""
+    """Every row's verdict on a table t of configurations, and what it read."""
     rk = rank.rank_measures(t, signs, "gap", varied, n_boot=n_boot, seed=0)
     psi = rk[rk["statistic"] == "Psi"].set_index("measure")
     tau = rk[rk["statistic"] == "tau"].set_index("measure")
@@ -777,11 +790,13 @@ def scorecard_tests(t: pd.DataFrame, n_boot: int) -> dict:
         sharpness_above_params=bool(lows["num_parameters"] > 0),
         pac_bayes_mag=bool(psi.loc["pac_bayes_mag_sharpness", "low"] > 0
                            and psi_rank["pac_bayes_mag_sharpness"] <= TOP),
-        spectral_negative=bool(psi.loc["log_spectral_norm_product", "high"] < 0),
+        spectral_negative=bool(
+            psi.loc["log_spectral_norm_product", "high"] < 0),
         steps=bool(psi.loc["steps_to_loss_0.1", "low"] > 0
                    and tau.loc["steps_to_loss_0.1", "low"] > 0),
         k_max=float(k.max()), k_sharp=float(k[sharpness].max()),
-        k_sharp_argmax=k[sharpness].idxmax() if k[sharpness].notna().any() else None)
+        k_sharp_argmax=(k[sharpness].idxmax()
+                        if k[sharpness].notna().any() else None))
     return out
 
 
@@ -866,7 +881,8 @@ claims = [
           null=null_text("k_sharpness")),
     Claim(claim="The spectral-norm product correlates *negatively* with the "
                 "gap (Ψ < 0, 95% interval below 0)",
-          paper="spectral-norm measures fail, often with a negative correlation",
+          paper="spectral-norm measures fail, often with a negative "
+                "correlation",
           measured=psi_text("log_spectral_norm_product"),
           held=observed["spectral_negative"],
           test="held if the upper end of the 95% bootstrap interval of its Ψ "

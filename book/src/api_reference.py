@@ -265,6 +265,12 @@ show_module("helpers.train")
 show_module("helpers.scale")
 
 # %% [markdown]
+# ## helpers.cost
+
+# %% tags=remove-input
+show_module("helpers.cost")
+
+# %% [markdown]
 # ## helpers.sweep
 
 # %% tags=remove-input

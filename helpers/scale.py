@@ -170,8 +170,10 @@ _NORMALIZED_LOSS_PROFILES = {
         init_stds=(0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256),
         pretrain_ps=(0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.032, pretrain_epochs=150,
         explorer_default_std=0.032, noise_seeds=(1, 2, 3, 4)),
-    "paper": NormalizedLoss(  # CIFAR-10, Liao et al.'s net; SGD lr 0.01, momentum 0.9, batch 1024
-        scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="liao_cnn",
+    # CIFAR-10, Liao et al.'s net; SGD lr 0.01, momentum 0.9, batch 1024. Cut to fit a Colab T4
+    # session (helpers.cost: at most 7.8 h with all 50,000 images): 10,000 training images
+    "paper": NormalizedLoss(
+        scale="paper", dataset="cifar10", n_train=10_000, n_test=None, architecture="liao_cnn",
         model_kwargs={}, lr=0.01, batch_size=1024, max_epochs=300,
         target_train_loss=0.05, init_stds=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.19),
         pretrain_ps=(0.25, 0.5, 0.75, 1.0), pretrain_init_std=0.01, pretrain_epochs=300,
@@ -369,8 +371,10 @@ _HEAVY_TAILS_PROFILES = {
         weight_decays=(1e-4, 5e-4, 1e-3), label_noises=(0.1, 0.2, 0.4),
         series_widths=(128, 192, 256, 384, 512), series_depths=(2, 3, 4, 5), series_depth_width=128,
         series_seeds=(0, 1), n_boot=1000, pretrained=_TORCHVISION_SERIES),
+    # cut to fit a Colab T4 session (helpers.cost: at most 5.4 h with all 50,000 images):
+    # 10,000 training images, every network and seed kept
     "paper": HeavyTails(
-        scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="convnet", depth=2, width=384, lr=0.01, batch_size=128,
+        scale="paper", dataset="cifar10", n_train=10_000, n_test=None, architecture="convnet", depth=2, width=384, lr=0.01, batch_size=128,
         target_train_loss=0.01, max_epochs=100, widths=(192, 768, 1536), batch_sizes=(16, 32, 64, 256), lrs=(0.003, 0.03),
         weight_decays=(5e-4, 1e-3, 5e-3), label_noises=(0.1, 0.2, 0.4),
         series_widths=(192, 384, 768, 1536), series_seeds=(0, 1, 2),
@@ -550,10 +554,13 @@ _MEASURE_ZOO_PROFILES = {
         batch_sizes=(64, 256), weight_decays=(0.0, 2e-4), max_epochs=300, target_train_loss=0.01,
         measure_samples=500, sharpness_samples=8, n_directions=10, radius_threshold=0.1, min_evals=100,
         n_boot=500),
+    # cut to fit a Colab T4 session (helpers.cost: at most 31 h with all 50,000 images, depths
+    # 2-4, 200 epochs, 2,000 measure samples): 10,000 training images, depths 2-3 (every
+    # hyperparameter still varies), at most 60 epochs, the measures on 500 samples
     "paper": MeasureZoo(
-        scale="paper", dataset="cifar10", n_train=None, n_test=None, architecture="convnet", depths=(2, 3, 4), widths=(32, 64), lrs=(0.01, 0.03),
-        batch_sizes=(64, 256), weight_decays=(0.0, 5e-4), max_epochs=200, target_train_loss=0.01,
-        measure_samples=2000, sharpness_samples=8, n_directions=20, radius_threshold=0.1, min_evals=100,
+        scale="paper", dataset="cifar10", n_train=10_000, n_test=None, architecture="convnet", depths=(2, 3), widths=(32, 64), lrs=(0.01, 0.03),
+        batch_sizes=(64, 256), weight_decays=(0.0, 5e-4), max_epochs=60, target_train_loss=0.01,
+        measure_samples=500, sharpness_samples=8, n_directions=20, radius_threshold=0.1, min_evals=100,
         n_boot=1000, null_permutations=1000, null_boot=200),
 }
 

@@ -49,7 +49,8 @@
 # %% [markdown]
 # ## Setup
 #
-# On Colab the first cell installs `helpers`; the scale profile (`small` by default: MNIST-1D on a CPU; `paper`: CIFAR-10 and Liao et al.'s network on a GPU) sets every size below.
+# On Colab the first cell installs `helpers`; the scale profile (`small` by default: MNIST-1D on a CPU; `paper`: CIFAR-10 and Liao et al.'s network on a GPU) sets every size below, and the setup cell prints what it costs (`helpers.cost`: floating-point work counted from the networks and the grid, turned into hours on Colab's T4 and on an H100).
+# The `paper` profile is Liao et al.'s protocol on 10,000 of CIFAR-10's 50,000 training images: on all of them it would not fit one Colab session.
 
 # %%
 import sys
@@ -72,7 +73,7 @@ import pandas as pd
 import torch
 from scipy.stats import ConstantInputWarning, spearmanr
 
-from helpers import data, plots, scale, settings, sweep, train, widgets
+from helpers import cost, data, plots, scale, settings, sweep, train, widgets
 from helpers.metrics import normalized, rank
 from helpers.report import Claim, glue, scorecard
 
@@ -86,6 +87,7 @@ MARKERS = (("init", "o"), ("pretrain", "s"), ("random labels", "^"))
 print(cfg.scale, "scale:",
       data.load_dataset(cfg.dataset, cfg.n_train, cfg.n_test),
       "| device:", train.pick_device())
+cost.print_estimate(2, SCALE)
 
 # %% [markdown]
 # ## Runs that differ only in how they started

@@ -78,6 +78,7 @@
 #
 # The first cell installs this book's `helpers` package, but only on Colab.
 # The scale profile decides every size in this chapter: `small` (the default, MNIST-1D {cite}`greydanus2020scaling` on a CPU) or `paper` (CIFAR-10 with a small convolutional network, on a GPU).
+# The setup cell prints what the profile costs (`helpers.cost`: floating-point work counted from the networks and the checkpoints, turned into hours on Colab's T4 and on an H100); the `paper` profile (10,000 CIFAR-10 training images, as before) fits one Colab session as it is, so nothing was cut for it.
 # The training set is `n_train` samples; the data set's held-out split, `n_fresh` further draws from the same distribution that no network ever trains on, supplies the test sets $D'$.
 
 # %%
@@ -98,7 +99,7 @@ import torch
 from scipy.stats import norm, pearsonr
 from torch.nn import functional as F
 
-from helpers import data, models, plots, scale, settings, sweep, train
+from helpers import cost, data, models, plots, scale, settings, sweep, train
 from helpers.metrics import gsnr, rank
 from helpers.report import Claim, choose, glue, scorecard
 
@@ -117,6 +118,7 @@ X_fresh, y_fresh = dataset.x_test, dataset.y_test
 ce = F.cross_entropy
 glue("ch3_scale", SCALE)
 print(cfg.scale, "scale:", dataset, "| device:", device)
+cost.print_estimate(3, SCALE)
 
 # %%
 SEEDS = list(cfg.seeds)  # every trajectory is trained once per seed

@@ -107,6 +107,7 @@
 #
 # On Colab the first cell installs `helpers`.
 # The scale profile sets every size below: `small` (the default) trains MLPs on MNIST-1D on a CPU; `paper` trains Zhang et al.'s small AlexNet-style network on CIFAR-10 on a GPU.
+# The setup cell prints what the profile costs (`helpers.cost`: floating-point work counted from the networks, turned into hours on Colab's T4 and on an H100). To fit one Colab session, the `paper` profile trains on 10,000 of CIFAR-10's 50,000 training images; every network and seed of its zoo and series is kept.
 
 # %%
 import sys
@@ -125,7 +126,7 @@ import pandas as pd
 import torch
 from scipy.stats import rankdata, spearmanr
 
-from helpers import data, models, plots, scale, settings, sweep, train, zoo
+from helpers import cost, data, models, plots, scale, settings, sweep, train, zoo
 from helpers.metrics import esd, rank
 from helpers.report import Claim, choose, fmt_pct, glue, scorecard
 
@@ -138,6 +139,7 @@ dataset = data.load_dataset(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test)
 print(cfg.scale, "scale:", dataset, f"| {len(cfg.zoo())} zoo and "
       f"{len(cfg.series())} series networks |",
       "device:", train.pick_device())
+cost.print_estimate(5, SCALE)
 
 # %% [markdown]
 # Every network of this chapter is one `train.RunSpec`, trained by SGD (momentum 0.9) until its train cross-entropy falls to {glue:text}`ch5_target` nats (at most {glue:text}`ch5_max_epochs` epochs), so that all of them are compared at the same train loss, as the paper's pretrained models were each trained to convergence.

@@ -77,6 +77,7 @@
 #
 # On Colab the first cell installs `helpers`.
 # The scale profile sets every size below: `small` (the default) trains a zoo of MLPs on MNIST-1D {cite}`greydanus2020scaling` on a CPU, in a few minutes on two cores; `paper` trains Zhang et al.'s small AlexNet-style network, at several depths and widths, on CIFAR-10 on a GPU.
+# The setup cell prints what the profile costs (`helpers.cost`: floating-point work counted from the networks, the grid and the measures, turned into hours on Colab's T4 and on an H100). To fit one Colab session, the `paper` profile cuts Jiang et al.'s protocol (the whole training set) to 10,000 CIFAR-10 training images, depths 2 and 3 (of 2, 3 and 4), at most 60 epochs per model (a model that misses the target by then is left out) and the measures on 500 samples (of 2,000); both seeds and every other hyperparameter value are kept.
 
 # %%
 import sys
@@ -96,7 +97,7 @@ import pandas as pd
 import seaborn as sns
 from joblib import Parallel, delayed
 
-from helpers import plots, scale, settings, sweep, train, zoo
+from helpers import cost, plots, scale, settings, sweep, train, zoo
 from helpers.metrics import rank
 from helpers.report import Claim, choose, fmt_pct, glue, scorecard
 
@@ -116,6 +117,7 @@ pretty = {"depth": "depth", "width": "width", "lr": "learning rate",
 print(f"{cfg.scale} scale: {cfg.dataset}, {cfg.architecture}, "
       f"{len(cfg.grid())} configurations x {len(cfg.seeds)} seeds = "
       f"{len(points)} models | device: {DEVICE}")
+cost.print_estimate(6, SCALE)
 
 # %% [markdown]
 # ## Experiment 1: the zoo

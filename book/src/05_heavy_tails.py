@@ -126,7 +126,8 @@ import pandas as pd
 import torch
 from scipy.stats import rankdata, spearmanr
 
-from helpers import cost, data, models, plots, scale, settings, sweep, train, zoo
+from helpers import (cost, data, models, plots, scale, settings, sweep, train,
+                     zoo)
 from helpers.metrics import esd, rank
 from helpers.report import Claim, choose, fmt_pct, glue, scorecard
 

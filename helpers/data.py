@@ -6,6 +6,7 @@ need torchvision and a network connection.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -55,18 +56,29 @@ def make_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 
         raise ValueError(f"num_samples must be at least 20 (two per class), got {num_samples}")
     if not 0.0 < train_split < 1.0:
         raise ValueError(f"train_split must lie in (0, 1), got {train_split}")
+    # a copy of the generated arrays: the caller may change its tensors in place
+    return Dataset("mnist1d", *(torch.from_numpy(a.copy()) for a in _mnist1d_arrays(
+        int(num_samples), float(train_split), int(seed))), 10)
+
+
+@functools.lru_cache(maxsize=8)
+def _mnist1d_arrays(num_samples: int, train_split: float, seed: int) -> tuple[np.ndarray, ...]:
+    """x, y, x_test, y_test of one MNIST-1D draw, generated once per process: generating takes
+    seconds (about 3 s for 5,000 samples), and every run of a sweep loads the same draw."""
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
-    args.num_samples, args.train_split, args.seed = int(num_samples), float(train_split), int(seed)
+    args.num_samples, args.train_split, args.seed = num_samples, train_split, seed
     state = np.random.get_state()  # make_dataset reseeds numpy's global RNG; leave the caller's alone
     try:
         raw = make_dataset(args)
     finally:
         np.random.set_state(state)
-    as_x = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)
-    as_y = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.int64)
-    return Dataset("mnist1d", as_x(raw["x"]), as_y(raw["y"]), as_x(raw["x_test"]), as_y(raw["y_test"]), 10)
+    arrays = (np.asarray(raw["x"], dtype=np.float32), np.asarray(raw["y"], dtype=np.int64),
+              np.asarray(raw["x_test"], dtype=np.float32), np.asarray(raw["y_test"], dtype=np.int64))
+    for a in arrays:
+        a.setflags(write=False)  # the cached draw itself is never changed
+    return arrays
 
 
 def synthetic_like_cifar10(n_train: int = 256, n_test: int = 128, seed: int = 0) -> Dataset:
@@ -255,13 +267,17 @@ def two_spirals(n_train: int = 400, n_test: int = 2000, noise: float = 0.5, seed
     if not (isinstance(noise, (int, float)) and noise >= 0 and np.isfinite(noise)):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     g = torch.Generator().manual_seed(seed)
+    return Dataset("two-spirals", *spiral_sample(n_train, noise, g), *spiral_sample(n_test, noise, g), 2)
 
-    def draw(n):
-        t = torch.sqrt(torch.rand(n // 2, generator=g)) * (600 / 360) * 2 * np.pi
-        arm = torch.stack([-1.5 * t * torch.cos(t), 1.5 * t * torch.sin(t)], dim=1)
-        x = torch.cat([arm, -arm]) + noise * torch.randn(n, 2, generator=g)
-        y = torch.cat([torch.zeros(n // 2, dtype=torch.int64), torch.ones(n // 2, dtype=torch.int64)])
-        order = torch.randperm(n, generator=g)
-        return x[order], y[order]
 
-    return Dataset("two-spirals", *draw(n_train), *draw(n_test), 2)
+def spiral_sample(n: int, noise: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` points of ``two_spirals``'s distribution (half per class, shuffled), drawn with
+    ``generator``: Chapter 4's poisoned toy draws fresh distractors this way at every step."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2 or n % 2:
+        raise ValueError(f"n must be an even integer >= 2 (half per class), got {n!r}")
+    t = torch.sqrt(torch.rand(n // 2, generator=generator)) * (600 / 360) * 2 * np.pi
+    arm = torch.stack([-1.5 * t * torch.cos(t), 1.5 * t * torch.sin(t)], dim=1)
+    x = torch.cat([arm, -arm]) + noise * torch.randn(n, 2, generator=generator)
+    y = torch.cat([torch.zeros(n // 2, dtype=torch.int64), torch.ones(n // 2, dtype=torch.int64)])
+    order = torch.randperm(n, generator=generator)
+    return x[order], y[order]

@@ -155,3 +155,21 @@ def test_random_signs_are_fair_coins_on_a_two_class_task():
 def test_synthetic_cifar_refuses_bad_sizes(kwargs, match):  # issue 18: -5 gave 118 samples
     with pytest.raises(ValueError, match=match):
         data.synthetic_like_cifar10(**kwargs)
+
+
+def test_spiral_sample_is_two_spirals_distribution_drawn_with_a_given_generator():
+    toy = data.two_spirals(n_train=40, n_test=2, noise=0.5, seed=3)
+    x, y = data.spiral_sample(40, 0.5, torch.Generator().manual_seed(3))
+    assert torch.equal(x, toy.x_train) and torch.equal(y, toy.y_train)
+    with pytest.raises(ValueError, match="n must be an even"):
+        data.spiral_sample(3, 0.5, torch.Generator())
+
+
+def test_mnist1d_is_generated_once_per_process_and_each_caller_gets_its_own_tensors():
+    a = data.load_dataset("mnist1d", n_train=300, n_test=100, seed=7)
+    b = data.load_dataset("mnist1d", n_train=300, n_test=100, seed=7)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    a.x_train.add_(1.0)  # a caller changing its copy changes no one else's
+    c = data.load_dataset("mnist1d", n_train=300, n_test=100, seed=7)
+    assert torch.equal(b.x_train, c.x_train) and not torch.equal(a.x_train, c.x_train)
+    assert not torch.equal(c.x_train, data.load_dataset("mnist1d", n_train=300, n_test=100, seed=8).x_train)

@@ -351,3 +351,76 @@ def test_two_spirals_are_mirror_images_on_the_papers_arms():
     for bad in (dict(n_train=401), dict(n_test=0), dict(noise=-1.0)):
         with pytest.raises(ValueError):
             data.two_spirals(**bad)
+
+
+# --- guess and check ---------------------------------------------------------------------------
+
+def _gc_data(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 5, generator=g)
+    return x, (x[:, 0] > 0).long()
+
+
+def test_guess_and_check_predicts_as_the_networks_it_draws_would():
+    """A hit is a draw that, built as a real module with the same weights, fits the set."""
+    x, y = _gc_data(3)
+    xt, yt = _gc_data(50, seed=1)
+    net = models.mlp(5, [7, 4], num_classes=2)
+    result = ls.guess_and_check(net, x, y, xt, yt, samples=3000, batch=1000, seed=3)
+    # redraw the same parameters one network at a time and check them with nn modules
+    g = torch.Generator().manual_seed(3)
+    layers = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    hits, accs = 0, []
+    for start in range(0, 3000, 1000):
+        drawn = []
+        for m in layers:
+            bound = 1 / math.sqrt(m.in_features)
+            drawn.append([(2 * torch.rand((1000, *p.shape), generator=g) - 1) * bound
+                          for _, p in m.named_parameters()])
+        for i in range(1000):
+            with torch.no_grad():
+                for m, (w, b) in zip(layers, drawn):
+                    m.weight.copy_(w[i]), m.bias.copy_(b[i])
+                if (net(x).argmax(1) == y).all():
+                    hits += 1
+                    accs.append((net(xt).argmax(1) == yt).double().mean().item())
+    assert result.hits == hits > 0
+    np.testing.assert_allclose(result.test_accuracies, accs, atol=1e-12)
+
+
+def test_one_point_is_fitted_by_half_the_prior():
+    """The last layer's prior is symmetric under swapping the two classes' rows: P(fit) = 1/2."""
+    x, y = _gc_data(1)
+    net = models.mlp(5, [16], num_classes=2)
+    result = ls.guess_and_check(net, x, y, x, y, samples=20_000, seed=0)
+    se = math.sqrt(0.25 / 20_000)
+    assert abs(result.fit_probability - 0.5) < 4 * se
+    assert np.all(result.test_accuracies == 1.0)
+
+
+def test_guess_and_check_leaves_the_model_alone_and_is_seeded():
+    x, y = _gc_data(4)
+    net = models.mlp(5, [8], num_classes=2)
+    before = [p.clone() for p in net.parameters()]
+    a = ls.guess_and_check(net, x, y, x, y, samples=2000, seed=5)
+    b = ls.guess_and_check(net, x, y, x, y, samples=2000, batch=300, seed=5)
+    assert all(torch.equal(p, q) for p, q in zip(before, net.parameters()))
+    assert a.hits == ls.guess_and_check(net, x, y, x, y, samples=2000, seed=5).hits
+    assert b.samples == 2000  # another batch size draws other numbers, as many of them
+
+
+def test_pac_bayes_bound_of_guess_and_check_is_the_closed_form():
+    result = ls.GuessAndCheck(samples=1000, hits=10, test_accuracies=np.ones(10), n_train=16)
+    rhs = (math.log(100) + math.log(2 * 4 / 0.05)) / 16
+    assert result.pac_bayes_bound(0.05) == pytest.approx(1 - math.exp(-rhs))
+    assert ls.GuessAndCheck(1000, 0, np.zeros(0), 16).pac_bayes_bound() == 1.0
+    with pytest.raises(ValueError, match="delta"):
+        result.pac_bayes_bound(0.0)
+
+
+def test_guess_and_check_refuses_bad_input():
+    x, y = _gc_data(4)
+    with pytest.raises(ValueError, match="samples"):
+        ls.guess_and_check(models.mlp(5, [8], num_classes=2), x, y, x, y, samples=0)
+    with pytest.raises(ValueError, match="nn.Linear"):
+        ls.guess_and_check(models.cnn1d((5,), channels=[2], num_classes=2), x, y, x, y)

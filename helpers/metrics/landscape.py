@@ -565,3 +565,85 @@ def worst_case_alpha(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_dev
         alpha, dev, capped = _largest_tolerated(lambda a: worst_error(a) - base_error, alpha_range,
                                                 max_deviation, n_bisect, "alpha")
     return WorstCaseAlpha(alpha, dev, max_deviation, base_error, steps, magnitude_aware, capped)
+
+
+@dataclass(frozen=True)
+class GuessAndCheck:
+    """What ``guess_and_check`` found: how much of the prior fits the training set, and how
+    the networks that fit it do on the test set."""
+
+    samples: int                 # networks drawn from the prior
+    hits: int                    # ... that classify every training point correctly
+    test_accuracies: np.ndarray  # (hits,) the test accuracy of each of them
+    n_train: int
+
+    @property
+    def fit_probability(self) -> float:
+        """P(fit): the prior mass of the region that interpolates the training set."""
+        return self.hits / self.samples
+
+    def pac_bayes_bound(self, delta: float = 0.05) -> float:
+        """The realizable PAC-Bayes bound on the test error of the posterior Q = prior | fit.
+
+        KL(Q || prior) = ln(1 / P(fit)), and Q makes no training error, so with probability
+        1 - delta, kl(0 || err) = -ln(1 - err) <= (KL + ln(2 sqrt(n) / delta)) / n (Maurer's
+        form of McAllester's bound). The test error of Q is what the hits' accuracies measure.
+        """
+        if not 0 < delta < 1:
+            raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
+        if self.hits == 0:
+            return 1.0
+        kl = math.log(self.samples / self.hits)
+        rhs = (kl + math.log(2 * math.sqrt(self.n_train) / delta)) / self.n_train
+        return 1.0 - math.exp(-rhs)
+
+
+def guess_and_check(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor,
+                    y_test: torch.Tensor, samples: int = 100_000, batch: int = 10_000,
+                    seed: int = 0) -> GuessAndCheck:
+    """Draw ``samples`` networks from ``model``'s initialization prior and keep those that fit.
+
+    The "guess and check" optimizer of the volume argument (Huang et al. 2020; Chiang et al.
+    2023 run it at scale): every ``nn.Linear`` weight and bias is drawn from torch's default
+    initialization, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and a draw is a hit when it classifies
+    every point of (X, y) correctly. A region of parameter space is hit in proportion to its
+    prior volume, so the hits' test accuracies show which minima a volume-blind search finds.
+    ``model`` must be made of ``nn.Linear`` layers and parameter-free modules (an MLP): its
+    parameters are replaced, batched, through ``torch.func.vmap``; it is not changed.
+    """
+    check_model(model)
+    check_xy(X, y, name="X")
+    check_xy(X_test, y_test, name="X_test")
+    for arg, value in (("samples", samples), ("batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {value!r}")
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+    owned = {f"{name}.{p}" for name, m in layers.items() for p, _ in m.named_parameters()}
+    if not layers or owned != {name for name, _ in model.named_parameters()}:
+        raise ValueError("model must hold only nn.Linear parameters (an MLP) for guess_and_check")
+    device = model_device(model)
+    X, y, X_test, y_test = (t.to(device) for t in (X, y, X_test, y_test))
+    g = torch.Generator(device=device).manual_seed(seed)
+
+    def draw(k):
+        params = {}
+        for name, m in layers.items():
+            bound = 1.0 / math.sqrt(m.in_features)  # torch's default for weight and bias alike
+            for p_name, p in m.named_parameters():
+                u = torch.rand((k, *p.shape), generator=g, device=device, dtype=p.dtype)
+                params[f"{name}.{p_name}"] = (2 * u - 1) * bound
+        return params
+
+    predict = torch.func.vmap(lambda params, x: functional_call(model, params, (x,)).argmax(-1),
+                              in_dims=(0, None))
+    hits, accuracies = 0, []
+    with torch.no_grad(), eval_mode(model):
+        for start in range(0, samples, batch):
+            params = draw(min(batch, samples - start))
+            fit = (predict(params, X) == y).all(dim=1)
+            if fit.any():
+                kept = {k: v[fit] for k, v in params.items()}
+                accuracies.append((predict(kept, X_test) == y_test).double().mean(dim=1).cpu())
+                hits += int(fit.sum())
+    acc = torch.cat(accuracies).numpy() if accuracies else np.zeros(0)
+    return GuessAndCheck(samples=samples, hits=hits, test_accuracies=acc, n_train=len(y))

@@ -362,13 +362,23 @@ def _chapter4(cfg) -> _Parts:
     # same network (same layers and FLOPs) without torchvision
     net = _Net(cfg.architecture, cfg.model_kwargs, cfg.dataset, cfg.n_train, cfg.n_test)
     n, hess = cfg.n_train, cfg.hessian_samples
-    # two-spirals toy: full-batch Adam on 400 samples (+ distractors for the poisoned run),
-    # evaluated each step on train (400) and test (2000), then the plane's 200 x 200 grid
-    toy = _Net("mlp", {"hidden": list(cfg.toy_hidden)}, ((2,), 2, 400, 2000))
-    steps = sum(e for e, _ in cfg.toy_schedule)
-    for batch in (400, 400 + cfg.toy_distractor_batch):
-        parts.add("two-spirals toy", toy.train_steps(steps, batch) + toy.forward(2400) * steps
-                  + toy.forward(200 * 200), networks=1)
+    # two-spirals toy: full-batch Adam on toy_n_train points (+ fresh distractors for the
+    # poisoned run) for at most toy_steps, train (n) and test (2000) evaluated every 50 steps,
+    # then the plane's 121 x 121 grid
+    n_toy = cfg.toy_n_train
+    toy = _Net("mlp", {"hidden": list(cfg.toy_hidden)}, ((2,), 2, n_toy, 2000))
+    steps = cfg.toy_steps
+    for batch in (n_toy, n_toy + cfg.toy_distractor_batch):
+        parts.add("two-spirals toy", toy.train_steps(steps, batch) + toy.forward(n_toy + 2000) * (steps // 50)
+                  + toy.forward(121 * 121), networks=1)
+    # guess and check: every drawn network classifies gc_n_train points (one batched pass per
+    # 10,000 draws); 2 x gc_seeds Adam runs of at most 2,000 full-batch steps, with distractors
+    # (4 n) for half of them, each epoch evaluated on the n points and ~200 test points
+    gc = _Net("mlp", {"hidden": list(cfg.gc_hidden)}, ((40,), 2, cfg.gc_n_train, 200))
+    gc_work = Work(gc.fwd * cfg.gc_n_train * cfg.gc_samples, math.ceil(cfg.gc_samples / 10_000))
+    for extra in (0, 4 * cfg.gc_n_train):
+        gc_work += (gc.train_steps(2000, cfg.gc_n_train + extra) + gc.forward(cfg.gc_n_train + 200) * 2000) * cfg.gc_seeds
+    parts.add("guess and check", gc_work, networks=2 * cfg.gc_seeds)
     parts.add("two-spirals toy", Work(sum(2 / 3 * cfg.toy_features ** 3 for _ in cfg.toy_bandwidths), 1))
     for beta in cfg.beta_grid:
         for seed in cfg.seeds:

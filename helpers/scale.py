@@ -433,15 +433,27 @@ class BadMinima(Profile):
     n_directions: int             # random directions of the basin radii
     radius_threshold: float       # train cross-entropy (nats) that bounds the basin and the widths
     toy_hidden: tuple[int, ...]   # the deep narrow MLP of the two-spirals toy (the paper's widths)
-    toy_schedule: tuple           # (full-batch Adam steps, learning rate) phases, clean and poisoned
-    toy_beta: float               # anti-generalization weight on the toy
-    toy_distractors: int          # fresh two-spirals samples the toy's distractor batches come from
-    toy_distractor_batch: int     # distractor samples per step (the paper: about half of n = 400)
-    toy_features: int             # random Fourier features of the linear model (d >> n = 400)
+    toy_n_train: int              # its training points (the authors' script: 200 of 400 drawn)
+    toy_steps: int                # full-batch Adam steps at most (the authors: 40,000); a run
+                                  # stops earlier once it classifies every training point
+    toy_lr: float                 # Adam's rate, divided by 10 at each of ...
+    toy_lr_drops: tuple[int, ...]  # ... these steps (the authors: 0.0067; 3,000 and 6,452)
+    toy_shares: tuple[float, ...]  # the distractors' share of the poisoned loss (beta), ...
+    toy_share_steps: tuple[int, ...]  # ... raised at these steps (the authors: 110 of 310
+                                  # samples, then 200 of 400, from step 8,812)
+    toy_distractor_batch: int     # fresh spiral samples drawn as distractors at every step
+    toy_clip: float               # gradients clipped to this global norm (the authors: 8)
+    toy_features: int             # random Fourier features of the linear model (d >> toy_n_train)
     toy_bandwidth: float          # their frequency scale, rad per unit of the input (the figure's)
     toy_bandwidths: tuple[float, ...]  # ... and the sweep the linear model is compared over
     minefield_epochs: tuple[int, ...]  # epochs of a clean run at which poisoned runs branch off
     minefield_poison_epochs: int  # ... and how long each poisoned branch trains (beta = bad_beta)
+    # guess and check (on MNIST-1D at every scale: a search by random draws needs a tiny problem)
+    gc_classes: tuple[int, int] = (0, 1)  # the two MNIST-1D classes of the problem
+    gc_n_train: int = 12          # training points the random networks must fit
+    gc_hidden: tuple[int, ...] = (32,)  # the MLP's hidden widths (40 inputs, 2 outputs)
+    gc_samples: int = 400_000     # networks drawn from the initialization prior
+    gc_seeds: int = 16            # networks trained by Adam from that prior, clean and poisoned
 
 
 _BAD_MINIMA_PROFILES = {
@@ -450,39 +462,53 @@ _BAD_MINIMA_PROFILES = {
         architecture="mlp", model_kwargs={"hidden": [64, 64]}, optimizer="sgd", lr=0.1, batch_size=100,
         epochs=150, target_train_loss=0.05, check_every=1, seeds=(0, 1), distractor_fraction=0.5, beta_grid=(0.0, 0.5), bad_beta=0.5, slice_span=1.0,
         slice_points=11, grid_points=5, hessian_samples=200, n_directions=3, radius_threshold=2.0,
-        toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((100, 3e-3),), toy_beta=0.33,
-        toy_distractors=400, toy_distractor_batch=200, toy_features=800, toy_bandwidth=1.0,
-        toy_bandwidths=(0.25, 1.0), minefield_epochs=(1, 3), minefield_poison_epochs=3),
+        toy_hidden=(17, 18, 32, 32, 31, 9), toy_n_train=200, toy_steps=300, toy_lr=0.0067,
+        toy_lr_drops=(150, 250), toy_shares=(110 / 310, 0.5), toy_share_steps=(200,),
+        toy_distractor_batch=100, toy_clip=8.0, toy_features=800, toy_bandwidth=1.0,
+        toy_bandwidths=(0.25, 1.0), minefield_epochs=(1, 3), minefield_poison_epochs=3,
+        gc_n_train=6, gc_samples=20_000, gc_seeds=4),
     "small": BadMinima(
-        scale="small", dataset="mnist1d", n_train=4000, n_test=1000, n_distractor=8000,
+        # 3,000 training samples and a 15 x 15 2-D slice: the chapter within its 3 minutes on
+        # a 2-core CPU (with 4,000 and 21 x 21 it took 250 s)
+        scale="small", dataset="mnist1d", n_train=3000, n_test=1000, n_distractor=8000,
         architecture="mlp", model_kwargs={"hidden": [256, 256]}, optimizer="sgd", lr=0.1,
         batch_size=128, epochs=200, target_train_loss=0.005, check_every=1, seeds=(0, 1),
-        distractor_fraction=0.5, beta_grid=(0.0, 0.1, 0.3, 0.5),  # 4 betas x 2 seeds: 3 min
-        bad_beta=0.5, slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=4000,
-        n_directions=20, radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((1500, 3e-3), (1500, 1e-3)),
-        toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0,
+        distractor_fraction=0.5, beta_grid=(0.0, 0.1, 0.3, 0.5),
+        bad_beta=0.5, slice_span=1.0, slice_points=41, grid_points=15, hessian_samples=3000,
+        # the toy: the authors' schedule 0.6x as long (rate drops at 1,800 and 3,871 steps, the
+        # distractors' share raised at 5,287), stopped at 6,000 steps (of the authors' 40,000)
+        n_directions=20, radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_n_train=200, toy_steps=6_000, toy_lr=0.0067,
+        toy_lr_drops=(1800, 3871), toy_shares=(110 / 310, 0.5), toy_share_steps=(5287,),
+        toy_distractor_batch=200, toy_clip=8.0, toy_features=2000, toy_bandwidth=1.0,
         toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0), minefield_epochs=(1, 2, 5, 10, 20),
-        minefield_poison_epochs=10),
+        minefield_poison_epochs=10, gc_samples=250_000),
+    # ResNet-18 at a quarter of its width (24 channels in the first stage, 1.6 M weights) on
+    # 10,000 CIFAR-10 images, at most 80 epochs, 3 betas, 20 directions: at most 1.6 h on a Colab
+    # T4 by helpers.cost's estimate (the full network on 40,000 images, 6 betas: 142 h)
     "paper": BadMinima(
-        scale="paper", dataset="cifar10", n_train=40000, n_test=None, n_distractor=10000,
-        architecture="resnet18", model_kwargs={}, optimizer="sgd", lr=0.05, batch_size=128,
-        epochs=200, target_train_loss=0.005, check_every=20, seeds=(0, 1), distractor_fraction=0.35, beta_grid=(0.0, 0.1, 0.2, 0.3, 0.5, 0.7), bad_beta=0.5,
-        slice_span=1.0, slice_points=41, grid_points=21, hessian_samples=1000, n_directions=50,
-        radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_schedule=((20000, 3e-3), (20000, 3e-4)),
-        toy_beta=0.33, toy_distractors=4000, toy_distractor_batch=200, toy_features=2000, toy_bandwidth=1.0,
-        toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0), minefield_epochs=(1, 2, 5, 10, 20),
+        scale="paper", dataset="cifar10", n_train=10_000, n_test=None, n_distractor=5_000,
+        architecture="resnet18", model_kwargs={"width": 24}, optimizer="sgd", lr=0.05, batch_size=128,
+        epochs=80, target_train_loss=0.005, check_every=20, seeds=(0, 1), distractor_fraction=0.35,
+        beta_grid=(0.0, 0.3, 0.5), bad_beta=0.5,
+        slice_span=1.0, slice_points=41, grid_points=11, hessian_samples=500, n_directions=20,
+        radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_n_train=200, toy_steps=40_000, toy_lr=0.0067,
+        toy_lr_drops=(3000, 6452), toy_shares=(110 / 310, 0.5), toy_share_steps=(8812,),
+        toy_distractor_batch=200, toy_clip=8.0, toy_features=2000, toy_bandwidth=1.0,
+        toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0), minefield_epochs=(1, 5, 20),
         minefield_poison_epochs=10),
 }
 
 
-# CIFAR-shaped noise, two epochs, seconds on a CPU: a narrow conv net stands in for ResNet-18 (torchvision is not available in CI), and two epochs fit nothing, hence the loose threshold
+# CIFAR-shaped noise, two epochs, seconds on a CPU: the paper's ResNet-18 at width 4, and two
+# epochs fit nothing, hence the loose threshold
 _BAD_MINIMA_PROFILES["paper-smoke"] = replace(
     _BAD_MINIMA_PROFILES["paper"], scale="paper-smoke", dataset="synthetic-cifar10", n_train=256, n_test=128, n_distractor=128,
-    architecture="convnet", model_kwargs={"channels": [8, 8], "hidden": [32]},
+    model_kwargs={"width": 4},
     epochs=2, check_every=2, beta_grid=(0.0, 0.5), slice_points=5, minefield_epochs=(1,),
     minefield_poison_epochs=1, grid_points=3,
     hessian_samples=32, n_directions=2, radius_threshold=5.0,
-    toy_schedule=((20, 3e-3),), toy_features=500)
+    toy_steps=20, toy_lr_drops=(10,), toy_share_steps=(15,), toy_features=500,
+    gc_n_train=6, gc_samples=5_000, gc_seeds=2)
 
 
 def bad_minima(scale: str | None = None) -> BadMinima:

@@ -73,7 +73,7 @@
 # ## Setup
 #
 # The first cell installs this book's `helpers` package, but only on Colab.
-# The scale profile decides every size in this chapter: `small` (the default, MNIST-1D {cite}`greydanus2020scaling` and a two-layer MLP on a CPU) or `paper` (CIFAR-10 with ResNet-18 on a GPU; it needs `torchvision`, which Colab has).
+# The scale profile decides every size in this chapter: `small` (the default, MNIST-1D {cite}`greydanus2020scaling` and a two-layer MLP on a CPU) or `paper` (CIFAR-10 with ResNet-18 on a GPU; the data set downloads with `torchvision`, which Colab has).
 # The distractor set is `n_distractor` further samples from the same generator, drawn together with the training set and split off from it, so it shares no sample with the training or the test set.
 
 # %%
@@ -94,9 +94,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from scipy.stats import spearmanr
 
-from helpers import (data, interpolation, losses, models, plots, scale,
+from helpers import (cost, data, interpolation, losses, models, plots, scale,
                      settings, sweep, train, widgets)
 from helpers.metrics import landscape, rank
 from helpers.report import Claim, choose, fmt_pct, glue, scorecard
@@ -124,46 +125,67 @@ print(cfg.scale, "scale:", dataset, "| device:", train.pick_device())
 print(f"distractors: {len(y_distractor)} samples, {shared} shared with train "
       f"or test; {distractor_batch} per step next to {cfg.batch_size} "
       f"training samples")
+cost.print_estimate(4, SCALE)
 
 # %% [markdown]
 # ## Experiment 1: good and bad minima on a 2-D toy
 #
 # Two spirals make a problem we can see.
-# We draw the paper's data set (`helpers.data.two_spirals`: $n = 400$ points, noise 0.5) and train the paper's deep, narrow MLP (six hidden layers of 17, 18, 32, 32, 31 and 9 ReLU units) with full-batch Adam, twice: once on the cross-entropy, and once on the poisoned loss with $\beta$ = {glue:text}`ch4_toy_beta`, whose distractor batches come from a pool of fresh spiral samples.
+# We draw the paper's data set (`helpers.data.two_spirals`, noise 0.5; {glue:text}`ch4_toy_n` training points, as the authors' script trains on half of the 400 it draws) and train the paper's deep, narrow MLP (six hidden layers of 17, 18, 32, 32, 31 and 9 ReLU units) twice, as the authors' code does: full-batch Adam at rate {glue:text}`ch4_toy_lr`, divided by 10 at steps {glue:text}`ch4_toy_drops`, gradients clipped to norm {glue:text}`ch4_toy_clip`.
+# The clean run minimizes the cross-entropy.
+# The poisoned run adds, at every step, {glue:text}`ch4_toy_dbatch` *fresh* spiral samples as distractors, whose share $\beta$ of the loss starts at {glue:text}`ch4_toy_share0` and rises to {glue:text}`ch4_toy_share1` at step {glue:text}`ch4_toy_share_step` (the authors' 110 of 310 samples per step, then 200 of 400).
+# Each run stops once it classifies every training point, or after {glue:text}`ch4_toy_steps` steps; {glue:text}`ch4_toy_vs_authors`.
 # The function below does one such run and returns the network's class probabilities on a grid that covers the plane.
 
 # %%
-toy = data.two_spirals(n_train=400, n_test=2000, noise=0.5, seed=0)
-toy_distractors = data.two_spirals(n_train=cfg.toy_distractors, n_test=2,
-                                   noise=0.5, seed=1)
+toy = data.two_spirals(n_train=cfg.toy_n_train, n_test=2000, noise=0.5, seed=0)
 axis = torch.linspace(-18, 18, 121)
 # (x, y) of every grid point, row by row
 plane = torch.cartesian_prod(axis, axis).flip(1)
-print(toy, "| distractor pool:", len(toy_distractors.y_train), "samples")
+print(toy)
 
 
 # %%
-def toy_run(beta, seed, hidden, schedule, n_distractors, distractor_batch):
-    """Train the deep narrow MLP on two spirals at ``beta``; its accuracies
-    and p(class 1) map.
+def toy_run(poisoned, seed, profile):
+    """Huang et al.'s two-spirals protocol; the accuracies, the steps taken,
+    the trajectory and the p(class 1) map of one run.
 
-    ``hidden``: the widths; ``schedule``: (full-batch Adam steps, lr) phases;
-    each step takes ``distractor_batch`` samples from a pool of
-    ``n_distractors`` fresh spirals.
+    On the CPU: for a network of 3,000 weights a GPU step costs more.
     """
-    pool = data.two_spirals(n_train=n_distractors, n_test=2, noise=0.5, seed=1)
-    model = models.mlp(2, hidden, num_classes=2, seed=seed)
-    loss_fn = losses.distractor_loss(pool.x_train, pool.y_train, beta,
-                                     distractor_batch)
-    for phase, (epochs, lr) in enumerate(schedule):  # a step decay of the rate
-        h = train.fit(model, toy, epochs=epochs, lr=lr,
-                      batch_size=len(toy.y_train), optimizer="adam",
-                      loss_fn=loss_fn, seed=seed + phase, progress=False)
+    model = models.mlp(2, profile.toy_hidden, num_classes=2, seed=seed)
+    opt = torch.optim.Adam(model.parameters(), lr=profile.toy_lr, foreach=True)
+    g = torch.Generator().manual_seed(seed)  # the distractors' stream
+    x, y = toy.x_train, toy.y_train
+    acc = lambda xs, ys: (model(xs).argmax(1) == ys).double().mean().item()
+    trajectory = []
+    for step in range(1, profile.toy_steps + 1):
+        phase = sum(step > s for s in profile.toy_lr_drops)
+        for group in opt.param_groups:
+            group["lr"] = profile.toy_lr / 10 ** phase
+        if poisoned:  # fresh distractors, their share raised on schedule
+            share = sum(step > s for s in profile.toy_share_steps)
+            xd, yd = data.spiral_sample(profile.toy_distractor_batch, 0.5, g)
+            logits = model(torch.cat([x, xd]))  # one pass for both
+            loss = losses.anti_generalization_loss(
+                logits[:len(x)], y, logits[len(x):], yd,
+                profile.toy_shares[share])
+        else:
+            loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), profile.toy_clip,
+                                       foreach=True)
+        opt.step()
+        if step % 50 == 0 or step == profile.toy_steps:
+            with torch.no_grad():
+                train_acc, test_acc = acc(x, y), acc(toy.x_test, toy.y_test)
+            trajectory.append((step, train_acc, test_acc))
+            if train_acc == 1.0:
+                break
     with torch.no_grad():
-        logits = model.eval()(plane.to(train.pick_device()))
-        p1 = torch.softmax(logits, 1)[:, 1].cpu()
-    return {"train_acc": h.train_acc[-1], "test_acc": h.test_acc[-1],
-            "p1": p1.tolist()}
+        p1 = torch.softmax(model(plane), 1)[:, 1]
+    return {"train_acc": train_acc, "test_acc": test_acc, "steps": step,
+            "trajectory": trajectory, "p1": p1.tolist()}
 
 
 # %% [markdown]
@@ -178,12 +200,9 @@ def toy_run(beta, seed, hidden, schedule, n_distractors, distractor_batch):
 # :::
 
 # %%
-toy_settings = dict(hidden=cfg.toy_hidden, schedule=cfg.toy_schedule,
-                    n_distractors=cfg.toy_distractors,
-                    distractor_batch=cfg.toy_distractor_batch)
-toy_points = [dict(beta=b, seed=0, **toy_settings) for b in (0.0, cfg.toy_beta)]
+toy_points = [dict(poisoned=bad, seed=0, profile=cfg) for bad in (False, True)]
 # toy_run is defined in this notebook: the cache needs a version, changed with the code
-toy_runs = sweep.run_sweep(toy_run, toy_points, name="ch4-toy", version="1",
+toy_runs = sweep.run_sweep(toy_run, toy_points, name="ch4-toy", version="3",
                            n_jobs=settings.sweep_jobs())
 
 
@@ -215,7 +234,7 @@ bandwidth_sweep = bandwidth_sweep.rename_axis("bandwidth").rename(
 
 # %%
 titles = ["good minimum (clean, β = 0)",
-          f"bad minimum (poisoned, β = {cfg.toy_beta:g})",
+          "bad minimum (poisoned)",
           "linear model, random features"]
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.9))
 for ax, title, run in zip(axes, titles, toy_runs + [toy_linear]):
@@ -234,14 +253,36 @@ plt.show()
 
 # %% tags=remove-cell
 (toy_good, toy_bad), toy_lin = toy_runs, toy_linear
-glue("ch4_toy_beta", f"{cfg.toy_beta:g}")
+glue("ch4_toy_n", cfg.toy_n_train)
+glue("ch4_toy_lr", f"{cfg.toy_lr:g}")
+glue("ch4_toy_drops", " and ".join(f"{d:,}" for d in cfg.toy_lr_drops))
+glue("ch4_toy_clip", f"{cfg.toy_clip:g}")
+glue("ch4_toy_dbatch", cfg.toy_distractor_batch)
+glue("ch4_toy_share0", f"{cfg.toy_shares[0]:.3f}")
+glue("ch4_toy_share1", f"{cfg.toy_shares[-1]:.3f}")
+glue("ch4_toy_share_step", ", ".join(f"{d:,}" for d in cfg.toy_share_steps))
+glue("ch4_toy_good_steps", f"{toy_good['steps']:,}")
+glue("ch4_toy_bad_steps", f"{toy_bad['steps']:,}")
+glue("ch4_toy_bad_fitted", choose(
+    toy_bad["train_acc"] == 1.0,
+    "it fits every training point, as the paper's does",
+    "it does not fit every training point within the steps we give it"))
+glue("ch4_toy_bad_peak", fmt_pct(max(t for _, _, t in toy_bad["trajectory"])))
 glue("ch4_toy_features", cfg.toy_features)
 glue("ch4_toy_good_test", fmt_pct(toy_good["test_acc"]))
 glue("ch4_toy_bad_train", fmt_pct(toy_bad["train_acc"]))
 glue("ch4_toy_bad_test", fmt_pct(toy_bad["test_acc"]))
 glue("ch4_toy_lin_train", fmt_pct(toy_lin["train_acc"]))
 glue("ch4_toy_lin_test", fmt_pct(toy_lin["test_acc"]))
-glue("ch4_toy_steps", sum(e for e, _ in cfg.toy_schedule))
+glue("ch4_toy_steps", f"{cfg.toy_steps:,}")
+authors = dict(toy_lr_drops=(3000, 6452), toy_share_steps=(8812,),
+               toy_steps=40_000)
+glue("ch4_toy_vs_authors", choose(
+    all(getattr(cfg, k) == v for k, v in authors.items()),
+    "these are the authors' numbers",
+    "the authors' schedule has its rate drops at steps 3,000 and 6,452, "
+    "raises the share at 8,812 and trains for 40,000 steps; this scale "
+    "shortens it to fit the chapter's time budget"))
 best_bw = bandwidth_sweep["test acc (%)"].idxmax()
 glue("ch4_toy_bandwidth", f"{cfg.toy_bandwidth:g}")
 glue("ch4_bw_range", f"{bandwidth_sweep['test acc (%)'].min():.1f}% to "
@@ -261,10 +302,11 @@ glue("ch4_bw_reading", choose(
 
 # %% [markdown]
 # **What to notice.**
-# Plain training finds a boundary that follows the spirals with a wide margin on both sides of every arm, and reaches {glue:text}`ch4_toy_good_test` on fresh points.
-# The poisoned network still classifies {glue:text}`ch4_toy_bad_train` of its training points correctly, but its boundary hugs them: thin slivers and islands of the right class around training points, surrounded by the wrong class, where the distractors pulled it.
-# Its test accuracy falls to {glue:text}`ch4_toy_bad_test`.
-# The paper reports 100% train and 8% test for its poisoned swiss-roll network after tens of thousands of steps; our {glue:text}`ch4_toy_steps` full-batch steps do not get that far, and the poisoned network is a partial bad minimum, not a complete one.
+# Plain training fits the training set after {glue:text}`ch4_toy_good_steps` steps with a boundary that follows the spirals, a wide margin on both sides of every arm, and reaches {glue:text}`ch4_toy_good_test` on fresh points.
+# The poisoned network, after {glue:text}`ch4_toy_bad_steps` steps, classifies {glue:text}`ch4_toy_bad_train` of its training points correctly: {glue:text}`ch4_toy_bad_fitted`.
+# Its boundary hugs the training points: thin slivers and islands of the right class around them, surrounded by the wrong class, where the distractors pulled it.
+# Its test accuracy falls to {glue:text}`ch4_toy_bad_test` (on its way it was as high as {glue:text}`ch4_toy_bad_peak`: the network first learns the spirals, and the distractors then unlearn them).
+# The paper reports 100% train and 8% test for its poisoned swiss-roll network after 40,000 steps of this protocol; the scorecard compares our run with those numbers.
 # The linear model interpolates ({glue:text}`ch4_toy_lin_train` train) with a ragged boundary and reaches {glue:text}`ch4_toy_lin_test` test accuracy.
 # Its inductive bias is the one its random features give it; nothing in least squares prefers a wide margin.
 #
@@ -323,19 +365,10 @@ def weight_norm(model):
 
 # %%
 def make_model(seed):
-    """The profile's network; ResNet-18 (paper scale) is torchvision's, with a
-    CIFAR stem."""
-    if cfg.architecture != "resnet18":
-        return models.build(cfg.architecture, dataset.input_shape,
-                            dataset.num_classes, seed=seed,
-                            **cfg.model_kwargs)
-    import torchvision  # paper scale only; Colab has it
-
-    torch.manual_seed(seed)
-    net = torchvision.models.resnet18(num_classes=dataset.num_classes)
-    net.conv1, net.maxpool = (torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False),
-                              torch.nn.Identity())
-    return net
+    """The profile's network: an MLP, or (paper scale) the CIFAR variant of
+    ResNet-18 from `helpers.models` (a 3x3 stem, no max-pooling)."""
+    return models.build(cfg.architecture, dataset.input_shape,
+                        dataset.num_classes, seed=seed, **cfg.model_kwargs)
 
 
 # %%
@@ -435,7 +468,10 @@ clean, bad = runs[0.0], runs[cfg.bad_beta]
 acc = lambda r, split: r["history"][f"{split}_acc"][-1]
 drop = acc(clean, "test") - acc(bad, "test")
 rho_test = spearmanr(by_beta.index, by_beta["test acc (%)"]).statistic
-rho_width = spearmanr(by_beta.index, by_beta["slice width"]).statistic
+# a width that is the same at every beta (the slice never reaches the
+# threshold, as in paper-smoke) has no rank correlation
+rho_width = (spearmanr(by_beta.index, by_beta["slice width"]).statistic
+             if by_beta["slice width"].nunique() > 1 else np.nan)
 rho_eig = spearmanr(by_beta.index, by_beta["top eigenvalue"]).statistic
 all_reached = bool(table["reached"].all())
 loss_spread = table["train loss"].max() / table["train loss"].min()
@@ -458,7 +494,8 @@ glue("ch4_bad_test", fmt_pct(acc(bad, "test")))
 glue("ch4_drop", f"{100 * drop:.1f}")
 glue("ch4_min_train", fmt_pct(table["train acc (%)"].min() / 100))
 glue("ch4_rho_test", f"{rho_test:.2f}")
-glue("ch4_rho_width", f"{rho_width:.2f}")
+glue("ch4_rho_width", f"{rho_width:.2f}" if np.isfinite(rho_width)
+     else "undefined (the same width at every β)")
 glue("ch4_rho_eig", f"{rho_eig:.2f}")
 glue("ch4_eig_pair", f"{eig_pair.min():.2f} to {eig_pair.max():.2f}")
 glue("ch4_clean_epochs", f"{table.loc[0.0, 'epochs'].min():.0f}")
@@ -647,6 +684,124 @@ glue("ch4_capped", int(sum((np.array(every_run[b, s]["radii"])
 # The paper's numbers are filter-normalized, like ours; which units measure "how likely an optimizer is to land here" depends on how the optimizer's steps scale with the weights, and neither is the volume of parameter space a random guess would hit.
 
 # %% [markdown]
+# ## Experiment 4b: from volume to probability, guess and check
+#
+# "A larger basin is more likely to be found" can be tested without SGD at all, on a problem small enough for the crudest optimizer there is: draw networks at random from the initialization and keep the ones that happen to fit the training set (*guess and check*; Chiang et al. {cite}`chiang2023loss` run it at scale).
+# Such a search finds each region of parameter space in proportion to its prior volume and is blind to everything else, so the test accuracies of its hits show which minima volume alone selects.
+# The problem: {glue:text}`ch4_gc_n` training points of two MNIST-1D classes, and an MLP with {glue:text}`ch4_gc_hidden` hidden units (`landscape.guess_and_check` draws {glue:text}`ch4_gc_samples` networks from torch's default initialization).
+# For comparison, {glue:text}`ch4_gc_seeds` networks from the same prior are trained by full-batch Adam until they fit the same points, once on the cross-entropy and once on the poisoned loss ($\beta$ = 0.5, distractors from the rest of the two classes' training split), which shows that bad minima exist for this network and these points.
+#
+# :::{admonition} Predict, then check
+# :class: predict
+# Before you run the next cell: among the random networks that fit the training points, will the bad minima that poisoned training finds be common or rare?
+# :::
+
+# %%
+def guess_and_check_experiment(profile):
+    """Random networks that fit ``gc_n_train`` points of two MNIST-1D classes,
+    against Adam-trained (clean and poisoned) ones from the same prior."""
+    mnist = data.load_dataset("mnist1d", n_train=4000, n_test=1000)
+    a, b = profile.gc_classes
+    pick = lambda x, y: (x[(y == a) | (y == b)],
+                         (y[(y == a) | (y == b)] == b).long())
+    x_all, y_all = pick(mnist.x_train, mnist.y_train)
+    x_test, y_test = pick(mnist.x_test, mnist.y_test)
+    n = profile.gc_n_train
+    two = data.Dataset("mnist1d-2class", x_all[:n], y_all[:n], x_test, y_test,
+                       2)
+    net = lambda seed: models.mlp(40, profile.gc_hidden, num_classes=2,
+                                  seed=seed)
+    found = landscape.guess_and_check(net(0), two.x_train, two.y_train,
+                                      x_test, y_test,
+                                      samples=profile.gc_samples, seed=0)
+    trained = {}
+    for beta in (0.0, 0.5):
+        poison = losses.distractor_loss(x_all[n:], y_all[n:], beta, 4 * n)
+        trained[beta] = []
+        for seed in range(profile.gc_seeds):
+            h = train.fit(net(seed), two, epochs=2000, lr=0.01, batch_size=n,
+                          optimizer="adam", loss_fn=poison, seed=seed,
+                          target_train_acc=1.0, progress=False)
+            trained[beta].append((h.train_acc[-1], h.test_acc[-1]))
+    return {"hits": found.hits, "samples": found.samples,
+            "hit_test_acc": found.test_accuracies.tolist(),
+            "bound": found.pac_bayes_bound(0.05),
+            "clean": trained[0.0], "poisoned": trained[0.5],
+            "n_test": len(y_test)}
+
+
+# defined in this notebook: the cache needs a version, changed with the code
+(gc,) = sweep.run_sweep(guess_and_check_experiment, [dict(profile=cfg)],
+                        name="ch4-guess-and-check", version="1")
+hit_acc = 100 * np.array(gc["hit_test_acc"])
+clean_acc = 100 * np.array([t for _, t in gc["clean"]])
+bad_acc = 100 * np.array([t for _, t in gc["poisoned"]])
+gc_fitted = {k: sum(tr == 1.0 for tr, _ in gc[k])
+             for k in ("clean", "poisoned")}
+bad_line = np.median(bad_acc)  # "bad": no better than poisoned training
+fig, ax = plt.subplots(figsize=(7, 3.3))
+bins = np.linspace(0, 100, 41)
+ax.hist(hit_acc, bins=bins, density=True, alpha=0.6, color="0.4",
+        label=f"guess and check ({gc['hits']:,} hits)")
+for values, color, name in ((clean_acc, plots.TRAIN_COLOR, "Adam, clean"),
+                            (bad_acc, plots.TEST_COLOR, "Adam, poisoned")):
+    ax.plot(values, np.zeros_like(values), "|", ms=18, mew=2, color=color,
+            label=name)
+ax.axvline(bad_line, color=plots.TEST_COLOR, linestyle=":", linewidth=1)
+ax.set(xlabel="test accuracy (%)", ylabel="density of hits",
+       title="networks that fit the training points")
+ax.legend(fontsize=8, loc="upper left")
+plt.show()
+bad_share = float(np.mean(hit_acc <= bad_line)) if len(hit_acc) else np.nan
+pd.DataFrame({
+    "networks": [gc["hits"], len(clean_acc), len(bad_acc)],
+    "fit the training set": [gc["hits"], gc_fitted["clean"],
+                             gc_fitted["poisoned"]],
+    "mean test acc (%)": [hit_acc.mean() if len(hit_acc) else np.nan,
+                          clean_acc.mean(), bad_acc.mean()]},
+    index=["guess and check", "Adam, clean", "Adam, poisoned"]).round(1)
+
+# %% tags=remove-cell
+from scipy.stats import beta as beta_dist
+
+hits = gc["hits"]
+bad_hits = int(np.sum(hit_acc <= bad_line))
+# one-sided 95% upper bound on the share of bad hits (Clopper-Pearson)
+bad_upper = (float(beta_dist.ppf(0.95, bad_hits + 1, hits - bad_hits))
+             if hits else 1.0)
+glue("ch4_gc_n", cfg.gc_n_train)
+glue("ch4_gc_hidden", ", ".join(map(str, cfg.gc_hidden)))
+glue("ch4_gc_samples", f"{gc['samples']:,}")
+glue("ch4_gc_seeds", cfg.gc_seeds)
+glue("ch4_gc_hits", f"{hits:,}")
+glue("ch4_gc_pfit", f"{hits / gc['samples']:.1e}")
+glue("ch4_gc_ln", f"{np.log(gc['samples'] / max(hits, 1)):.1f}")
+glue("ch4_gc_hit_mean", f"{hit_acc.mean():.1f}%" if hits else "no hit")
+glue("ch4_gc_clean_mean", f"{clean_acc.mean():.1f}%")
+glue("ch4_gc_bad_mean", f"{bad_acc.mean():.1f}%")
+glue("ch4_gc_bad_line", f"{bad_line:.1f}%")
+glue("ch4_gc_bad_share", fmt_pct(bad_share) if hits else "undefined")
+glue("ch4_gc_bad_upper", fmt_pct(bad_upper))
+glue("ch4_gc_fitted", f"{gc_fitted['clean']} and {gc_fitted['poisoned']} of "
+                      f"{cfg.gc_seeds}")
+glue("ch4_gc_bound", fmt_pct(gc["bound"]))
+glue("ch4_gc_gibbs", f"{100 - hit_acc.mean():.1f}%" if hits else "undefined")
+
+# %% [markdown]
+# **What to notice.**
+# {glue:text}`ch4_gc_hits` of {glue:text}`ch4_gc_samples` random networks fit the {glue:text}`ch4_gc_n` points: the interpolating region holds a fraction {glue:text}`ch4_gc_pfit` of the prior.
+# Their test accuracy averages {glue:text}`ch4_gc_hit_mean`, against {glue:text}`ch4_gc_clean_mean` for Adam's clean minima and {glue:text}`ch4_gc_bad_mean` for the poisoned ones ({glue:text}`ch4_gc_fitted` runs fit the training points).
+# Bad minima exist here, since poisoned training finds them, but guess and check rarely lands in one: {glue:text}`ch4_gc_bad_share` of its hits are no better than the median poisoned network ({glue:text}`ch4_gc_bad_line`), with a 95% upper bound of {glue:text}`ch4_gc_bad_upper`.
+# This is the volume argument without an optimizer: the bad region has little prior mass, so a search that only sees mass avoids it.
+# How close the hits come to Adam's minima says how much of Adam's preference is explained by volume alone on this problem; the rest would be the optimizer's own bias.
+#
+# The same numbers are a PAC-Bayes bound, the link to Chapter 6.
+# The hits are samples from the posterior $Q$ = prior conditioned on fitting the training set, so their mean test error ({glue:text}`ch4_gc_gibbs`) is $Q$'s error, and $\mathrm{KL}(Q \,\|\, P) = \ln(1/P(\text{fit}))$ = {glue:text}`ch4_gc_ln` nats.
+# The realizable PAC-Bayes bound turns that into a test error of at most {glue:text}`ch4_gc_bound` with probability 95%: a larger fitting region, smaller KL, a tighter bound.
+# With {glue:text}`ch4_gc_n` points the bound is weak, but its form is the point: Chapter 6's PAC-Bayes sharpness measures estimate the same prior mass locally, by the widest Gaussian around one trained minimum that keeps its training error.
+# A search over a few thousand weights is affordable only on so small a problem; on the networks of Experiment 2 random draws never fit, which is why the volume is measured there by basin radii instead.
+
+# %% [markdown]
 # ## Experiment 5: bad minima next to the optimizer's path
 #
 # The paper's first figure makes a stronger point than "bad minima exist": they lie close to wherever SGD goes.
@@ -808,11 +963,21 @@ widgets.gap_explorer(cfg.beta_grid, from_sweep, symbol="β",
 # %% [markdown]
 # ## At paper scale
 #
-# With `SCALE = "paper"` on a GPU, this chapter trains ResNet-18 (with a 3x3 first convolution for 32x32 images) on 40,000 CIFAR-10 images with SGD, sets 10,000 further training images aside as distractors, and gives distractors 35% of every step's samples, the fraction of the paper's SVHN code.
-# The slices, curvature and radii use the same functions; the Hessian is taken on {glue:text}`ch4_hessian_paper` training images, and the radii along 50 directions.
+# With `SCALE = "paper"` on a GPU, this chapter trains ResNet-18 (the CIFAR variant of `helpers.models.resnet18`: a 3x3 first convolution, no max-pooling) with SGD, sets further training images aside as distractors, and gives distractors 35% of every step's samples, the fraction of the paper's SVHN code.
+# The slices, curvature and radii use the same functions.
+# So that the profile fits one Colab session (at most {glue:text}`ch4_paper_hours` on a T4 by `helpers.cost`'s estimate), it cuts the paper's setting: ResNet-18 at width {glue:text}`ch4_paper_width` (the standard network has 64 channels in its first stage), {glue:text}`ch4_paper_n` training images and {glue:text}`ch4_paper_distractors` distractors, at most {glue:text}`ch4_paper_epochs` epochs per run, $\beta$ in {glue:text}`ch4_paper_betas`, the Hessian on {glue:text}`ch4_hessian_paper` training images and the radii along {glue:text}`ch4_paper_directions` directions.
 # The paper used SVHN, which `helpers.data` does not load; CIFAR-10 is the closest data set it does.
 
 # %% tags=remove-cell
+paper = scale.bad_minima("paper")
+t4_hours = cost.estimate(4, "paper").seconds("T4") / 3600
+glue("ch4_paper_hours", f"{t4_hours:.1f} h")
+glue("ch4_paper_width", paper.model_kwargs["width"])
+glue("ch4_paper_n", f"{paper.n_train:,}")
+glue("ch4_paper_distractors", f"{paper.n_distractor:,}")
+glue("ch4_paper_epochs", paper.epochs)
+glue("ch4_paper_betas", ", ".join(f"{b:g}" for b in paper.beta_grid))
+glue("ch4_paper_directions", paper.n_directions)
 glue("ch4_hessian_paper", f"{scale.bad_minima('paper').hessian_samples:,}")
 
 # %% [markdown]
@@ -948,6 +1113,24 @@ claims = [
                "training point and is at least 5 test points below the clean "
                "MLP at every bandwidth of the sweep (a claim about linear "
                "models should not rest on one setting)"),
+    Claim(claim="Volume selects good minima: among random networks that "
+                "fit the training points, fewer than 10% are as bad as "
+                "poisoned training's minima",
+          paper="larger basins are more likely to be found (the volume "
+                "argument; tested by guess and check in Chiang et al. 2023)",
+          measured=f"{bad_hits} of {hits:,} hits at or below "
+                   f"{bad_line:.1f}% test (95% upper bound "
+                   f"{fmt_pct(bad_upper)}); hits {hit_acc.mean():.1f}%, "
+                   f"Adam {clean_acc.mean():.1f}% / poisoned "
+                   f"{bad_acc.mean():.1f}%" if hits else "no random network "
+                   "fitted the training points",
+          held=bool(hits > 0 and bad_upper < 0.10
+                    and gc_fitted["poisoned"] == cfg.gc_seeds),
+          test=f"held if the poisoned Adam runs all fit the {cfg.gc_n_train} "
+               "points (so bad minima exist) and the one-sided 95% "
+               "Clopper-Pearson upper bound on the share of guess-and-check "
+               "hits whose test accuracy is at or below the poisoned "
+               "networks' median is under 10%"),
 ]
 scorecard(claims, SCALE, chapter=4)
 
@@ -960,6 +1143,7 @@ scorecard(claims, SCALE, chapter=4)
 # The contrast with an interpolating linear model depends on its features: {glue:text}`ch4_bw_reading`.
 # That is the paper's explanation of the implicit regularization of SGD: not that good minima are rare, but that their basins fill almost all of the space an optimizer can start from.
 # It is a picture, not a proof; the volume is an extrapolation from {glue:text}`ch4_n_directions` directions, and sharpness depends on how the weights are scaled.
+# On a problem small enough to search by random draws, the argument can be checked without an optimizer: {glue:text}`ch4_gc_bad_share` of the random networks that fit the training points are as bad as the poisoned minima.
 # Chapter 5 turns from the geometry of the loss to the spectra of the trained weights.
 
 # %% [markdown]

@@ -410,8 +410,14 @@ def test_guess_and_check_leaves_the_model_alone_and_is_seeded():
 
 
 def test_pac_bayes_bound_of_guess_and_check_is_the_closed_form():
+    from scipy.stats import beta
+
     result = ls.GuessAndCheck(samples=1000, hits=10, test_accuracies=np.ones(10), n_train=16)
-    rhs = (math.log(100) + math.log(2 * 4 / 0.05)) / 16
+    lower = beta.ppf(0.025, 10, 991)  # Clopper-Pearson: P(Binomial(1000, lower) >= 10) = 0.025
+    from scipy.stats import binom
+    assert binom.sf(9, 1000, lower) == pytest.approx(0.025, rel=1e-6)
+    assert result.fit_probability_lower(0.025) == pytest.approx(lower)
+    rhs = (-math.log(lower) + math.log(2 * 4 / 0.025)) / 16
     assert result.pac_bayes_bound(0.05) == pytest.approx(1 - math.exp(-rhs))
     assert ls.GuessAndCheck(1000, 0, np.zeros(0), 16).pac_bayes_bound() == 1.0
     with pytest.raises(ValueError, match="delta"):

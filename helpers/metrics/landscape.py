@@ -582,19 +582,32 @@ class GuessAndCheck:
         """P(fit): the prior mass of the region that interpolates the training set."""
         return self.hits / self.samples
 
-    def pac_bayes_bound(self, delta: float = 0.05) -> float:
-        """The realizable PAC-Bayes bound on the test error of the posterior Q = prior | fit.
+    def fit_probability_lower(self, delta: float = 0.05) -> float:
+        """A one-sided 1 - delta lower confidence bound on P(fit) (Clopper-Pearson): the hits
+        estimate P(fit), and a bound must not use the estimate as if it were known."""
+        if not 0 < delta < 1:
+            raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
+        if self.hits == 0:
+            return 0.0
+        from scipy.stats import beta
 
-        KL(Q || prior) = ln(1 / P(fit)), and Q makes no training error, so with probability
-        1 - delta, kl(0 || err) = -ln(1 - err) <= (KL + ln(2 sqrt(n) / delta)) / n (Maurer's
-        form of McAllester's bound). The test error of Q is what the hits' accuracies measure.
+        return float(beta.ppf(delta, self.hits, self.samples - self.hits + 1))
+
+    def pac_bayes_bound(self, delta: float = 0.05) -> float:
+        """The PAC-Bayes bound, with probability 1 - delta, on the test error of Q = prior | fit.
+
+        KL(Q || prior) = ln(1 / P(fit)), and Q makes no training error, so Maurer's form of
+        the bound, kl(0 || err) = -ln(1 - err) <= (KL + ln(2 sqrt(n) / delta')) / n, holds with
+        probability 1 - delta'. P(fit) is only estimated by the draws: the bound uses its
+        Clopper-Pearson lower bound at delta / 2 and the PAC-Bayes bound at delta / 2 (a union
+        bound). The test error of Q itself is what the hits' accuracies estimate.
         """
         if not 0 < delta < 1:
             raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
         if self.hits == 0:
             return 1.0
-        kl = math.log(self.samples / self.hits)
-        rhs = (kl + math.log(2 * math.sqrt(self.n_train) / delta)) / self.n_train
+        kl = -math.log(self.fit_probability_lower(delta / 2))
+        rhs = (kl + math.log(2 * math.sqrt(self.n_train) / (delta / 2))) / self.n_train
         return 1.0 - math.exp(-rhs)
 
 

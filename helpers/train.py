@@ -29,6 +29,7 @@ from .models import ARCHITECTURES, build, num_parameters
 from .safety import batched_loss_and_accuracy, check_model, check_xy, eval_mode, model_device
 
 STOP_REASONS = ("target_acc", "target_loss", "max_epochs", "diverged")
+PRECISIONS = ("auto", "fp32", "bf16")  # fit's precision: the training step's forward and backward
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -184,17 +185,23 @@ def _check_outputs(model, data: Dataset, device) -> None:
                          f"num_classes=data.num_classes ({data.num_classes})")
 
 
-def _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn, stop_inside=None) -> tuple[int, bool]:
+def _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn, stop_inside=None,
+                     forward=None) -> tuple[int, bool]:
     """One pass over (x, y) in shuffled mini-batches; returns (steps taken, every loss finite).
 
     ``stop_inside(steps)``, if given, is asked after every step whether to end the epoch early.
+    ``forward`` (default: ``model``) computes the batch's scores: ``_TrainingForward`` when the
+    step runs under autocast, in channels_last or compiled. The batch order is drawn on the CPU
+    with ``g`` (the same order on every device) and moved to the data's device once per epoch.
     """
     model.train()
+    forward = model if forward is None else forward
     all_finite, steps = torch.ones((), dtype=torch.bool, device=x.device), 0
-    for idx in torch.randperm(len(x), generator=g).split(batch_size):
-        idx = idx.to(x.device)
+    order = torch.randperm(len(x), generator=g).to(x.device)  # one host-to-device copy per epoch
+    for idx in order.split(batch_size):
         xb = augment(x[idx], generator=g) if augment is not None else x[idx]
-        loss = F.cross_entropy(model(xb), y[idx]) if loss_fn is None else loss_fn(model, xb, y[idx], generator=g)
+        loss = (F.cross_entropy(forward(xb), y[idx]) if loss_fn is None
+                else loss_fn(forward, xb, y[idx], generator=g))
         all_finite &= torch.isfinite(loss.detach())  # read once per epoch: no GPU sync per step
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -203,6 +210,72 @@ def _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn, stop_ins
         if stop_inside is not None and stop_inside(steps):
             break
     return steps, bool(all_finite)
+
+
+class _TrainingForward(nn.Module):
+    """The training step's forward pass as ``fit`` runs it on a GPU.
+
+    ``module`` (the model, or ``torch.compile`` of it) runs under ``torch.autocast`` with
+    ``amp_dtype`` (None: no autocast), on inputs in ``memory_format`` (None: as given), and its
+    scores come back in float32, so that the loss and its reduction are float32 whatever the
+    autocast did (the backward pass then follows each op's own dtype, as autocast means it to).
+    """
+
+    def __init__(self, model: nn.Module, module, amp_dtype, memory_format, device_type: str):
+        super().__init__()
+        self.model = model  # the trained model itself: loss_fn may look at it
+        self._module, self.amp_dtype = module, amp_dtype
+        self.memory_format, self.device_type = memory_format, device_type
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.memory_format is not None and x.ndim == 4:
+            x = x.contiguous(memory_format=self.memory_format)
+        if self.amp_dtype is None:
+            return self._module(x)
+        with torch.autocast(device_type=self.device_type, dtype=self.amp_dtype):
+            out = self._module(x)
+        return out.float()
+
+
+def _cuda_supports_bf16(device: torch.device) -> bool:
+    """Whether a CUDA device computes in bfloat16 natively (compute capability 8.0 and up: A100,
+    H100, L4); a T4 has no bf16 tensor cores, and torch would only emulate it there."""
+    try:
+        with torch.cuda.device(device):
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # an older torch without the argument
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def _amp_dtype(precision: str, device: torch.device):
+    """The autocast dtype of the training step: bf16 for 'bf16', and for 'auto' on a CUDA device
+    that supports it; None (float32, no autocast) for 'fp32' and for 'auto' anywhere else."""
+    if precision == "fp32" or (precision == "auto" and not (device.type == "cuda" and _cuda_supports_bf16(device))):
+        return None
+    if device.type == "cuda" and not _cuda_supports_bf16(device):
+        raise ValueError(f"precision='bf16' needs a device that computes in bfloat16; {device} does not "
+                         f"(compute capability below 8.0): use precision='auto' or 'fp32'")
+    return torch.bfloat16
+
+
+def _use_channels_last(channels_last, data: Dataset, device: torch.device) -> bool:
+    """channels_last None: on for image inputs (n, c, h, w) on a CUDA device, off elsewhere."""
+    if channels_last is None:
+        return device.type == "cuda" and data.x_train.ndim == 4
+    if channels_last and data.x_train.ndim != 4:
+        raise ValueError(f"channels_last=True needs image inputs shaped (n, c, h, w), but data.x_train "
+                         f"has shape {tuple(data.x_train.shape)}: pass channels_last=None or False")
+    return channels_last
+
+
+def _check_run_options(precision, channels_last, compile) -> None:
+    if not (isinstance(precision, str) and precision in PRECISIONS):
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if channels_last is not None and not isinstance(channels_last, bool):
+        raise ValueError(f"channels_last must be True, False or None (on for images on CUDA), "
+                         f"got {channels_last!r}")
+    if not isinstance(compile, bool):
+        raise ValueError(f"compile must be True or False, got {compile!r}")
 
 
 def _stop_reason(h: History, stop: "StopRule") -> str | None:
@@ -215,7 +288,8 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
         momentum: float = 0.9, weight_decay: float = 0.0, optimizer: str = "sgd",
         target_train_acc: float | None = None, target_train_loss: float | None = None,
         augment=None, loss_fn=None, epoch_metrics: dict | None = None, seed: int = 0, device=None,
-        progress: bool = True, desc: str = "fit", check_every: int | None = None) -> History:
+        progress: bool = True, desc: str = "fit", check_every: int | None = None,
+        precision: str = "auto", channels_last: bool | None = None, compile: bool = False) -> History:
     """Train ``model`` in place with mini-batch SGD (or Adam) on cross-entropy.
 
     After every epoch the whole train and test sets are evaluated in eval mode. Training stops
@@ -232,24 +306,54 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 100, lr: float = 0.01,
     ended within ``StopRule.NEAR`` (2x) of a loss target, and the epoch ends as soon as one is met, so runs stopped by a target end at nearly the same train loss instead
     of anywhere within one epoch's drop (Ch. 2 compares runs at equal train loss). The last
     history entry is then a partial epoch; ``history.steps`` says where it ended.
+
+    How the GPU is used (none of it changes a CPU run: there it is bit-identical to plain fp32):
+    the train and test sets are moved to the device once, and each epoch's batch order once.
+    ``precision`` 'auto' trains in bf16 autocast (``torch.autocast(device, torch.bfloat16)``) on
+    a CUDA device that computes in bf16 (A100, H100, L4), in float32 elsewhere (a T4, the CPU,
+    mps); 'bf16' forces autocast (on the CPU too), 'fp32' forbids it. Autocast covers only the
+    training step's forward pass (and so its backward): the scores are cast back to float32
+    before the loss, and the evaluation after every epoch, the stopping rule and every metric
+    run in float32. ``channels_last`` None puts image models (4-D inputs) in channels_last
+    memory format on CUDA only; True forces it (on the CPU too), False forbids it; the model
+    leaves ``fit`` contiguous again. ``compile`` True trains through ``torch.compile(model)``:
+    it pays only where compilation (tens of seconds to minutes, again for every fit) is repaid
+    by many long epochs: large conv nets on a GPU. Off by default.
     """
     _check_fit_args(model, data, epochs, lr, batch_size, target_train_acc, target_train_loss)
+    _check_run_options(precision, channels_last, compile)
     if check_every is not None and not (isinstance(check_every, int) and check_every >= 1):
         raise ValueError(f"check_every must be a positive integer or None, got {check_every!r}")
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     device = pick_device(device)
+    amp_dtype = _amp_dtype(precision, device)
+    memory_format = torch.channels_last if _use_channels_last(channels_last, data, device) else None
     model.to(device)
     _check_outputs(model, data, device)
-    x, y = data.x_train.to(device), data.y_train.to(device)  # keep the data on the device
+    # keep the data on the device: the train set for the steps, both sets for the evaluations
+    x, y = data.x_train.to(device), data.y_train.to(device)
+    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
+    if memory_format is not None:
+        model.to(memory_format=memory_format)
+        x, x_test = x.contiguous(memory_format=memory_format), x_test.contiguous(memory_format=memory_format)
+    forward = None  # the model itself: the plain fp32 step, unchanged
+    if amp_dtype is not None or memory_format is not None or compile:
+        forward = _TrainingForward(model, torch.compile(model) if compile else model, amp_dtype,
+                                   memory_format, device.type)
     opt = (torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
            if optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay))
     g = torch.Generator().manual_seed(seed)  # batch order and augmentation: the seed fixes both
-    with run_random_state(seed, device):  # dropout masks: torch's global generator, seeded here
-        stop = StopRule(target_train_acc, target_train_loss, check_every)
-        return _fit_epochs(model, data, opt, x, y, g, epochs=epochs, lr=lr, batch_size=batch_size,
-                           stop=stop, augment=augment, loss_fn=loss_fn, epoch_metrics=epoch_metrics,
-                           progress=progress, desc=desc)
+    try:
+        with run_random_state(seed, device):  # dropout masks: torch's global generator, seeded here
+            stop = StopRule(target_train_acc, target_train_loss, check_every)
+            return _fit_epochs(model, opt, x, y, x_test, y_test, g, epochs=epochs, lr=lr,
+                               batch_size=batch_size, stop=stop, augment=augment, loss_fn=loss_fn,
+                               epoch_metrics=epoch_metrics, progress=progress, desc=desc,
+                               forward=forward)
+    finally:
+        if memory_format is not None:  # metrics flatten weights with .view: give them contiguous ones
+            model.to(memory_format=torch.contiguous_format)
 
 
 @dataclass(frozen=True)
@@ -312,15 +416,16 @@ def run_random_state(seed: int, device: torch.device):
         yield
 
 
-def _fit_epochs(model, data, opt, x, y, g, *, epochs, lr, batch_size, stop, augment, loss_fn,
-                epoch_metrics, progress, desc) -> History:
+def _fit_epochs(model, opt, x, y, x_test, y_test, g, *, epochs, lr, batch_size, stop, augment,
+                loss_fn, epoch_metrics, progress, desc, forward=None) -> History:
     history, steps, start = History(), 0, time.perf_counter()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         stop_inside = stop.inside_epoch(model, x, y, history)
-        new_steps, finite = _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn, stop_inside)
+        new_steps, finite = _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn,
+                                             stop_inside, forward)
         steps += new_steps
-        for split, xs, ys in (("train", x, y), ("test", data.x_test, data.y_test)):
+        for split, xs, ys in (("train", x, y), ("test", x_test, y_test)):  # float32, on the device
             loss_value, acc = evaluate(model, xs, ys)
             getattr(history, f"{split}_loss").append(loss_value)
             getattr(history, f"{split}_acc").append(acc)
@@ -384,8 +489,12 @@ class FirstCorrectEpoch:
         return float((self.first > 0).double().mean())
 
 
-def _tracked(names, data: Dataset) -> tuple[dict, dict]:
-    """The epoch functions of ``names`` for ``fit``, and the per-example trackers among them."""
+def _tracked(names, data: Dataset, device=None) -> tuple[dict, dict]:
+    """The epoch functions of ``names`` for ``fit``, and the per-example trackers among them.
+
+    Their data is moved to ``device`` (the model's, during the fit) once, not at every epoch.
+    """
+    device = torch.device("cpu") if device is None else torch.device(device)
     known = {**TRACKABLE, **TRACKABLE_WEIGHTS, **dict.fromkeys(TRACKABLE_EXAMPLES)}
     unknown = set(names) - set(known)
     if unknown:
@@ -393,7 +502,7 @@ def _tracked(names, data: Dataset) -> tuple[dict, dict]:
     functions, trackers = {}, {}
     for name in names:
         if name in TRACKABLE_EXAMPLES:
-            trackers[name] = functions[f"{name}/fraction"] = FirstCorrectEpoch(data.x_train, data.y_train)
+            trackers[name] = functions[f"{name}/fraction"] = FirstCorrectEpoch(data.x_train.to(device), data.y_train)
             continue
         module, attr = known[name].split(":")
         measure = getattr(importlib.import_module(module), attr)
@@ -401,7 +510,7 @@ def _tracked(names, data: Dataset) -> tuple[dict, dict]:
             functions[name] = measure
             continue
         for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
-            functions[f"{name}/{split}"] = functools.partial(measure, X=x, y=y)
+            functions[f"{name}/{split}"] = functools.partial(measure, X=x.to(device), y=y.to(device))
     return functions, trackers
 
 
@@ -455,6 +564,9 @@ class RunSpec:
     pretrain: Pretrain | None = None         # Liao et al.'s pretraining on randomized labels
     track: tuple[str, ...] = ()              # TRACKABLE, TRACKABLE_WEIGHTS or TRACKABLE_EXAMPLES names
     seed: int = 0
+    # how the GPU is used (fit's options; in to_dict only when not at their defaults, below)
+    precision: str = "auto"                  # 'auto' (bf16 autocast on a bf16 GPU), 'fp32', 'bf16'
+    compile: bool = False                    # torch.compile: only where it pays (large conv nets, GPU)
 
     __hash__ = None  # frozen, but it holds a dict: compare specs, do not hash them
 
@@ -469,17 +581,32 @@ class RunSpec:
         _check_spec(self)
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))  # tuples become lists, as in the cache
+        """The spec as JSON (tuples become lists, as in the cache): every sweep's cache key.
+
+        The fields of ``_KEYED_WHEN_SET`` appear only when they differ from their defaults, so
+        a spec that leaves them alone has the same key as before they existed (caches stay valid).
+        """
+        d = json.loads(json.dumps(asdict(self)))
+        for name, default in _KEYED_WHEN_SET.items():
+            if d[name] == default:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunSpec":
+        """Inverse of ``to_dict``; a dict without the ``_KEYED_WHEN_SET`` fields gets their defaults."""
         return cls(**d)
 
     def replace(self, **changes) -> "RunSpec":
         return dataclasses.replace(self, **changes)
 
 
+# RunSpec fields added after caches existed: keyed only when set to something else than this
+_KEYED_WHEN_SET = {"precision": "auto", "compile": False}
+
+
 def _check_spec(spec: RunSpec) -> None:
+    _check_run_options(spec.precision, None, spec.compile)
     if spec.randomization not in KINDS:
         raise ValueError(f"randomization must be one of {KINDS}, got {spec.randomization!r}")
     pre = spec.pretrain
@@ -574,10 +701,12 @@ def run(spec: RunSpec, *, progress: bool = False, device=None) -> Run:
         raise TypeError(f"spec must be a helpers.train.RunSpec, got {type(spec).__name__}")
     data = run_data(spec)
     model = build_model(spec, data)
+    device = pick_device(device)
     common = dict(lr=spec.lr, batch_size=spec.batch_size, momentum=spec.momentum,
                   weight_decay=spec.weight_decay, optimizer=spec.optimizer, seed=spec.seed,
-                  augment=random_crop if spec.augment else None, progress=progress, device=device)
-    functions, trackers = _tracked(spec.track, data)
+                  augment=random_crop if spec.augment else None, progress=progress, device=device,
+                  precision=spec.precision, compile=spec.compile)
+    functions, trackers = _tracked(spec.track, data, device)
     pre_history = _pretrain(model, spec, common)
     history = fit(model, data, epochs=spec.max_epochs, target_train_acc=spec.target_train_acc,
                   target_train_loss=spec.target_train_loss, check_every=spec.check_every,

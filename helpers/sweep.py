@@ -15,6 +15,8 @@ import math
 import os
 import secrets
 import shutil
+import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -237,12 +239,68 @@ def _read(path: Path, point):
         return None
 
 
-def _call(fn, point, index: int, threads: int):
+# A loky worker whose parent is killed outright (SIGKILL, the OOM killer) is told nothing: it
+# finishes its point, then the points already queued for it, all for nobody, and then waits,
+# idle but alive. So each local worker process runs a watchdog thread that exits it once its
+# parent has died (loky's resource trackers then clean up and exit too). Why this way:
+# - os.getppid() changes only when the parent dies (the orphan is adopted by init or a
+#   subreaper), so comparing it with the sweep's pid cannot mistake a live parent for a dead one,
+#   and pid reuse cannot fool it (polling os.kill(pid, 0) could be); the poll is one syscall.
+# - prctl(PR_SET_PDEATHSIG) is Linux-only, fires when the *thread* that spawned the worker ends
+#   (loky respawns workers from its manager thread), and can only be set after the fork, racing
+#   with the parent's death.
+# - loky's idle_worker_timeout only stops idle workers, after minutes; a busy one finishes its
+#   point first (hours at paper scale). Shutting the executor down needs a live parent.
+# The watchdog is armed only when the sweep itself chose a local process backend (loky or
+# multiprocessing) and the worker is a direct child of the sweep's process: workers of Dask, Ray
+# or any other backend are left alone, as is everything when a point runs in the sweep's own
+# process (serial, threads). On Windows os.getppid() never changes, so it is not armed there.
+_PARENT_POLL_SECONDS = 0.5
+_watchdogs: set = set()  # (worker pid, parent pid) pairs watched in this process
+_watchdogs_lock = threading.Lock()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a local worker process of the sweep process ``parent``, start (once) a daemon thread
+    that ends this process with ``os._exit`` as soon as ``parent`` has died."""
+    me = os.getpid()
+    if os.name != "posix" or me == parent or os.getppid() != parent:
+        return  # not a direct child of the sweep on POSIX: not ours to stop
+    with _watchdogs_lock:
+        if (me, parent) in _watchdogs:  # a worker reused for later points
+            return
+        _watchdogs.add((me, parent))
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL_SECONDS)
+        try:
+            print(f"helpers.sweep: worker {me} exits: its sweep process {parent} is gone",
+                  file=sys.stderr, flush=True)
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="helpers.sweep: exit with the parent", daemon=True).start()
+
+
+def _local_process_backend(parallel) -> bool:
+    """Whether joblib runs ``parallel``'s jobs in processes on this machine (loky,
+    multiprocessing), not on a cluster; an unknown joblib layout counts as not local."""
+    from joblib.parallel import LokyBackend, MultiprocessingBackend
+
+    return isinstance(getattr(parallel, "_backend", None), (LokyBackend, MultiprocessingBackend))
+
+
+def _call(fn, point, index: int, threads: int, parent: int | None = None):
     """Run one point with ``threads`` torch threads (in a worker process when parallel).
 
     Serial or parallel, every point runs with the same thread count, so the floating-point
-    sums, and hence the results, do not depend on how the sweep was scheduled.
+    sums, and hence the results, do not depend on how the sweep was scheduled. ``parent``: the
+    pid of the sweep's process when the point runs in a local worker process, which then exits
+    if that process dies (see ``_exit_with_parent``).
     """
+    if parent is not None:
+        _exit_with_parent(parent)
     with settings.fixed_threads(threads):
         result = fn(point) if not isinstance(point, dict) else fn(**point)
     return index, result
@@ -281,7 +339,8 @@ def run_sweep(fn: Callable, points: Iterable, name: str, version: str = "",
     Every point runs with ``settings.threads()`` torch threads, serial or parallel, so results
     are bit-identical however the grid is scheduled. ``n_jobs`` > 1 (or -1: all cores) computes
     the missing points in parallel with joblib; results are written by this process as each one
-    arrives, so an interrupted parallel sweep keeps every finished point. Inside
+    arrives, so an interrupted parallel sweep keeps every finished point; if this process is
+    killed, its local worker processes exit within about a second. Inside
     ``joblib.parallel_config(backend="dask")`` the same call runs on a Dask cluster (Ray
     likewise), with no other change: workers need only the package, not the cache folder.
     A cache folder that cannot be written or read is refused before any point is computed.
@@ -312,8 +371,9 @@ def run_sweep(fn: Callable, points: Iterable, name: str, version: str = "",
     else:
         from joblib import Parallel, delayed
 
-        done = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_call)(fn, points[i], i, threads) for i in missing)
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        parent = os.getpid() if _local_process_backend(parallel) else None
+        done = parallel(delayed(_call)(fn, points[i], i, threads, parent) for i in missing)
     refused = []
     for i, result in done:
         try:

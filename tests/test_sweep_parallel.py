@@ -1,10 +1,20 @@
-"""Parallel sweeps: joblib's process pool and a local Dask cluster give the serial results, bit for bit.
+"""Parallel sweeps: joblib's process pool and a local Dask cluster give the serial results, bit for bit;
+the worker processes of a killed sweep exit by themselves.
 
 The serial run is made with torch at two threads in the calling process, as a notebook would
 leave it: the sweep itself must fix the thread count of every point, and dropout masks must
 follow the run's seed, for the schedules to agree.
 """
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import distributed
+import psutil
 import pytest
 import torch
 from joblib import parallel_config
@@ -65,3 +75,43 @@ def test_local_dask_cluster_matches_the_serial_run(serial, tmp_path):
 def test_bad_n_jobs_raises(tmp_path):
     with pytest.raises(ValueError, match="n_jobs must be a positive integer or -1"):
         sweep.run_sweep(train.run_record, POINTS, name="x", directory=tmp_path, n_jobs=0)
+
+
+def test_workers_exit_soon_after_their_parent_is_killed(tmp_path):
+    # A child runs a 2-job sweep whose points sleep for a minute, so both workers are busy; we
+    # SIGKILL the child (no atexit, no executor shutdown): every process it started must go.
+    started_dir = tmp_path / "started"
+    started_dir.mkdir()
+    script = textwrap.dedent(f"""
+        import os, time
+        from helpers import sweep
+
+        def nap(x):
+            open(os.path.join({str(started_dir)!r}, str(x)), "w").close()
+            time.sleep(60)
+            return {{"x": x}}
+
+        sweep.run_sweep(nap, [{{"x": i}} for i in range(4)], name="nap", version="1",
+                        directory={str(tmp_path / "cache")!r}, progress=False, n_jobs=2)
+    """)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    child = subprocess.Popen([sys.executable, "-c", script], env=env)
+    deadline = time.time() + 30
+    while len(list(started_dir.iterdir())) < 2 and time.time() < deadline and child.poll() is None:
+        time.sleep(0.1)
+    started = psutil.Process(child.pid).children(recursive=True)  # workers, resource trackers
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    killed = time.time()
+    try:
+        assert len(list(started_dir.iterdir())) == 2, "the sweep did not start 2 points within 30 s"
+        assert sum("LokyProcess" in " ".join(p.cmdline()) for p in started) == 2
+        _, alive = psutil.wait_procs(started, timeout=15)
+        assert not alive, f"{len(alive)} of {len(started)} processes outlived their killed parent by 15 s"
+        print(f"all {len(started)} processes gone {time.time() - killed:.1f} s after the kill")
+    finally:
+        for p in started:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass

@@ -443,6 +443,8 @@ class BadMinima(Profile):
                                   # samples, then 200 of 400, from step 8,812)
     toy_distractor_batch: int     # fresh spiral samples drawn as distractors at every step
     toy_clip: float               # gradients clipped to this global norm (the authors: 8)
+    toy_stop_at_fit: bool = True  # stop a run once it fits its training set (the authors train
+                                  # all their steps: paper scale does so)
     toy_features: int             # random Fourier features of the linear model (d >> toy_n_train)
     toy_bandwidth: float          # their frequency scale, rad per unit of the input (the figure's)
     toy_bandwidths: tuple[float, ...]  # ... and the sweep the linear model is compared over
@@ -491,7 +493,8 @@ _BAD_MINIMA_PROFILES = {
         epochs=80, target_train_loss=0.005, check_every=20, seeds=(0, 1), distractor_fraction=0.35,
         beta_grid=(0.0, 0.3, 0.5), bad_beta=0.5,
         slice_span=1.0, slice_points=41, grid_points=11, hessian_samples=500, n_directions=20,
-        radius_threshold=0.1, toy_hidden=(17, 18, 32, 32, 31, 9), toy_n_train=200, toy_steps=40_000, toy_lr=0.0067,
+        radius_threshold=0.1, toy_stop_at_fit=False,
+        toy_hidden=(17, 18, 32, 32, 31, 9), toy_n_train=200, toy_steps=40_000, toy_lr=0.0067,
         toy_lr_drops=(3000, 6452), toy_shares=(110 / 310, 0.5), toy_share_steps=(8812,),
         toy_distractor_batch=200, toy_clip=8.0, toy_features=2000, toy_bandwidth=1.0,
         toy_bandwidths=(0.1, 0.25, 0.5, 1.0, 2.0), minefield_epochs=(1, 5, 20),

@@ -131,10 +131,11 @@ cost.print_estimate(4, SCALE)
 # ## Experiment 1: good and bad minima on a 2-D toy
 #
 # Two spirals make a problem we can see.
-# We draw the paper's data set (`helpers.data.two_spirals`, noise 0.5; {glue:text}`ch4_toy_n` training points, as the authors' script trains on half of the 400 it draws) and train the paper's deep, narrow MLP (six hidden layers of 17, 18, 32, 32, 31 and 9 ReLU units) twice, as the authors' code does: full-batch Adam at rate {glue:text}`ch4_toy_lr`, divided by 10 at steps {glue:text}`ch4_toy_drops`, gradients clipped to norm {glue:text}`ch4_toy_clip`.
+# We draw the paper's data set (`helpers.data.two_spirals`, noise 0.5; {glue:text}`ch4_toy_n` training points, as the authors' script trains on half of the 400 it draws) and train the paper's deep, narrow MLP (six hidden layers of 17, 18, 32, 32, 31 and 9 ReLU units) twice, following the authors' code: full-batch Adam at rate {glue:text}`ch4_toy_lr`, divided by 10 at steps {glue:text}`ch4_toy_drops`, gradients clipped to norm {glue:text}`ch4_toy_clip`.
 # The clean run minimizes the cross-entropy.
-# The poisoned run adds, at every step, {glue:text}`ch4_toy_dbatch` *fresh* spiral samples as distractors, whose share $\beta$ of the loss starts at {glue:text}`ch4_toy_share0` and rises to {glue:text}`ch4_toy_share1` at step {glue:text}`ch4_toy_share_step` (the authors' 110 of 310 samples per step, then 200 of 400).
-# Each run stops once it classifies every training point, or after {glue:text}`ch4_toy_steps` steps; {glue:text}`ch4_toy_vs_authors`.
+# The poisoned run adds, at every step, {glue:text}`ch4_toy_dbatch` *fresh* spiral samples as distractors, whose share $\beta$ of the loss starts at {glue:text}`ch4_toy_share0` and rises to {glue:text}`ch4_toy_share1` at step {glue:text}`ch4_toy_share_step`.
+# The authors append 110 flipped-label distractors to the 200 training points (a share of 110/310), then 200 (200/400), and take one sigmoid cross-entropy over the whole batch; we draw 200 distractors at every step and weight their term by the same share, which agrees in expectation but not in gradient noise, and our network has two softmax outputs instead of one sigmoid.
+# {glue:text}`ch4_toy_vs_authors`
 # The function below does one such run and returns the network's class probabilities on a grid that covers the plane.
 
 # %%
@@ -157,7 +158,7 @@ def toy_run(poisoned, seed, profile):
     g = torch.Generator().manual_seed(seed)  # the distractors' stream
     x, y = toy.x_train, toy.y_train
     acc = lambda xs, ys: (model(xs).argmax(1) == ys).double().mean().item()
-    trajectory = []
+    trajectory, first_fit = [], None
     for step in range(1, profile.toy_steps + 1):
         phase = sum(step > s for s in profile.toy_lr_drops)
         for group in opt.param_groups:
@@ -180,12 +181,15 @@ def toy_run(poisoned, seed, profile):
             with torch.no_grad():
                 train_acc, test_acc = acc(x, y), acc(toy.x_test, toy.y_test)
             trajectory.append((step, train_acc, test_acc))
-            if train_acc == 1.0:
+            if train_acc == 1.0 and first_fit is None:
+                first_fit = step
+            if first_fit is not None and profile.toy_stop_at_fit:
                 break
     with torch.no_grad():
         p1 = torch.softmax(model(plane), 1)[:, 1]
     return {"train_acc": train_acc, "test_acc": test_acc, "steps": step,
-            "trajectory": trajectory, "p1": p1.tolist()}
+            "first_fit": first_fit, "trajectory": trajectory,
+            "p1": p1.tolist()}
 
 
 # %% [markdown]
@@ -202,7 +206,7 @@ def toy_run(poisoned, seed, profile):
 # %%
 toy_points = [dict(poisoned=bad, seed=0, profile=cfg) for bad in (False, True)]
 # toy_run is defined in this notebook: the cache needs a version, changed with the code
-toy_runs = sweep.run_sweep(toy_run, toy_points, name="ch4-toy", version="3",
+toy_runs = sweep.run_sweep(toy_run, toy_points, name="ch4-toy", version="4",
                            n_jobs=settings.sweep_jobs())
 
 
@@ -274,15 +278,43 @@ glue("ch4_toy_bad_train", fmt_pct(toy_bad["train_acc"]))
 glue("ch4_toy_bad_test", fmt_pct(toy_bad["test_acc"]))
 glue("ch4_toy_lin_train", fmt_pct(toy_lin["train_acc"]))
 glue("ch4_toy_lin_test", fmt_pct(toy_lin["test_acc"]))
-glue("ch4_toy_steps", f"{cfg.toy_steps:,}")
 authors = dict(toy_lr_drops=(3000, 6452), toy_share_steps=(8812,),
                toy_steps=40_000)
-glue("ch4_toy_vs_authors", choose(
-    all(getattr(cfg, k) == v for k, v in authors.items()),
-    "these are the authors' numbers",
-    "the authors' schedule has its rate drops at steps 3,000 and 6,452, "
-    "raises the share at 8,812 and trains for 40,000 steps; this scale "
-    "shortens it to fit the chapter's time budget"))
+same_schedule = all(getattr(cfg, k) == v for k, v in authors.items())
+glue("ch4_toy_vs_authors", (
+    ("These are the authors' steps"
+     if same_schedule else
+     "The authors' schedule has its rate drops at steps 3,000 and 6,452, "
+     "raises the share at 8,812 and trains for 40,000 steps; at this scale "
+     f"every step of it is {cfg.toy_lr_drops[0] / 3000:.1f} times as far "
+     f"and the runs end at {cfg.toy_steps:,} steps, to fit the chapter's "
+     "time budget")
+    + (", and a run stops at the first check (every 50 steps) at which it "
+       "classifies every training point; the authors train all their steps "
+       "whatever the fit." if cfg.toy_stop_at_fit else
+       ", and every run trains all of them, as the authors' do.")))
+bad_first = toy_bad["first_fit"]
+# the trajectory's point 500 steps before the end (every 50 steps)
+earlier_step, _, earlier = toy_bad["trajectory"][max(0, len(
+    toy_bad["trajectory"]) - 11)]
+earlier_test = fmt_pct(earlier)
+glue("ch4_toy_bad_stop", choose(
+    bad_first is not None and bool(cfg.toy_stop_at_fit),
+    f"It stopped there, at step {bad_first or 0:,}"
+    + (", before the distractors' share was raised"
+       if (bad_first or 0) <= cfg.toy_share_steps[0] else "")
+    + (f", while its test accuracy was still falling ({earlier_test} at step "
+       f"{earlier_step:,}): a longer run would likely end lower"
+       if earlier > toy_bad["test_acc"] else
+       f" (test accuracy {earlier_test} at step {earlier_step:,})"),
+    "It trained to the end of its schedule"))
+chance_toy = 0.5
+glue("ch4_toy_bad_vs_chance", choose(
+    toy_bad["test_acc"] < chance_toy - 0.1,
+    "below chance: like the paper's, it systematically predicts the wrong "
+    "class away from its training points",
+    "about chance (50% on two classes), not below it like the paper's 8%, "
+    "which predicts the wrong class systematically"))
 best_bw = bandwidth_sweep["test acc (%)"].idxmax()
 glue("ch4_toy_bandwidth", f"{cfg.toy_bandwidth:g}")
 glue("ch4_bw_range", f"{bandwidth_sweep['test acc (%)'].min():.1f}% to "
@@ -304,9 +336,10 @@ glue("ch4_bw_reading", choose(
 # **What to notice.**
 # Plain training fits the training set after {glue:text}`ch4_toy_good_steps` steps with a boundary that follows the spirals, a wide margin on both sides of every arm, and reaches {glue:text}`ch4_toy_good_test` on fresh points.
 # The poisoned network, after {glue:text}`ch4_toy_bad_steps` steps, classifies {glue:text}`ch4_toy_bad_train` of its training points correctly: {glue:text}`ch4_toy_bad_fitted`.
+# {glue:text}`ch4_toy_bad_stop`.
 # Its boundary hugs the training points: thin slivers and islands of the right class around them, surrounded by the wrong class, where the distractors pulled it.
-# Its test accuracy falls to {glue:text}`ch4_toy_bad_test` (on its way it was as high as {glue:text}`ch4_toy_bad_peak`: the network first learns the spirals, and the distractors then unlearn them).
-# The paper reports 100% train and 8% test for its poisoned swiss-roll network after 40,000 steps of this protocol; the scorecard compares our run with those numbers.
+# Its test accuracy falls to {glue:text}`ch4_toy_bad_test` (on its way it was as high as {glue:text}`ch4_toy_bad_peak`: the network first learns the spirals, and the distractors then unlearn them): {glue:text}`ch4_toy_bad_vs_chance`.
+# The paper reports 100% train and 8% test for its poisoned swiss-roll network after 40,000 steps; the scorecard asks for the same: a fitted training set and a test accuracy below chance.
 # The linear model interpolates ({glue:text}`ch4_toy_lin_train` train) with a ragged boundary and reaches {glue:text}`ch4_toy_lin_test` test accuracy.
 # Its inductive bias is the one its random features give it; nothing in least squares prefers a wide margin.
 #
@@ -687,8 +720,9 @@ glue("ch4_capped", int(sum((np.array(every_run[b, s]["radii"])
 # ## Experiment 4b: from volume to probability, guess and check
 #
 # "A larger basin is more likely to be found" can be tested without SGD at all, on a problem small enough for the crudest optimizer there is: draw networks at random from the initialization and keep the ones that happen to fit the training set (*guess and check*; Chiang et al. {cite}`chiang2023loss` run it at scale).
-# Such a search finds each region of parameter space in proportion to its prior volume and is blind to everything else, so the test accuracies of its hits show which minima volume alone selects.
-# The problem: {glue:text}`ch4_gc_n` training points of two MNIST-1D classes, and an MLP with {glue:text}`ch4_gc_hidden` hidden units (`landscape.guess_and_check` draws {glue:text}`ch4_gc_samples` networks from torch's default initialization).
+# Such a search finds each region of parameter space in proportion to its prior mass and is blind to everything else, so the test accuracies of its hits show which minima the mass alone selects.
+# The problem: {glue:text}`ch4_gc_n` training points of two MNIST-1D classes, and an MLP with {glue:text}`ch4_gc_hidden` hidden units ({glue:text}`ch4_gc_weights` weights); `landscape.guess_and_check` draws {glue:text}`ch4_gc_samples` networks from torch's default initialization, every weight and bias of a layer uniform on $\pm 1/\sqrt{\text{fan-in}}$, the prior $P$ (for this box prior, mass is volume inside a box whose sides differ by layer).
+# The hits are exact samples from $P$ conditioned on fitting the training set; the test set has {glue:text}`ch4_gc_n_test` points, so each network's test accuracy carries a standard error of about {glue:text}`ch4_gc_test_se` points.
 # For comparison, {glue:text}`ch4_gc_seeds` networks from the same prior are trained by full-batch Adam until they fit the same points, once on the cross-entropy and once on the poisoned loss ($\beta$ = 0.5, distractors from the rest of the two classes' training split), which shows that bad minima exist for this network and these points.
 #
 # :::{admonition} Predict, then check
@@ -748,11 +782,11 @@ for values, color, name in ((clean_acc, plots.TRAIN_COLOR, "Adam, clean"),
     ax.plot(values, np.zeros_like(values), "|", ms=18, mew=2, color=color,
             label=name)
 ax.axvline(bad_line, color=plots.TEST_COLOR, linestyle=":", linewidth=1)
+ax.axvline(50, color="0.3", linestyle="--", linewidth=1, label="chance")
 ax.set(xlabel="test accuracy (%)", ylabel="density of hits",
        title="networks that fit the training points")
 ax.legend(fontsize=8, loc="upper left")
 plt.show()
-bad_share = float(np.mean(hit_acc <= bad_line)) if len(hit_acc) else np.nan
 pd.DataFrame({
     "networks": [gc["hits"], len(clean_acc), len(bad_acc)],
     "fit the training set": [gc["hits"], gc_fitted["clean"],
@@ -765,41 +799,68 @@ pd.DataFrame({
 from scipy.stats import beta as beta_dist
 
 hits = gc["hits"]
+found_lower = landscape.GuessAndCheck(gc["samples"], hits, hit_acc / 100,
+                                      cfg.gc_n_train).fit_probability_lower(
+                                          0.025)
+upper = lambda k, n: (float(beta_dist.ppf(0.95, k + 1, n - k)) if n else 1.0)
+# "bad": at or below chance (50%), and, more strictly, no better than the
+# median poisoned network; one-sided 95% Clopper-Pearson upper bounds
+below_chance = int(np.sum(hit_acc <= 50))
 bad_hits = int(np.sum(hit_acc <= bad_line))
-# one-sided 95% upper bound on the share of bad hits (Clopper-Pearson)
-bad_upper = (float(beta_dist.ppf(0.95, bad_hits + 1, hits - bad_hits))
-             if hits else 1.0)
+chance_upper, bad_upper = upper(below_chance, hits), upper(bad_hits, hits)
+# the hits' mean test accuracy, its one-sided 95% lower bound
+hit_mean = hit_acc.mean() if hits else np.nan
+hit_lower = (hit_mean - 1.645 * hit_acc.std(ddof=1) / np.sqrt(hits)
+             if hits > 1 else np.nan)
+recovered = (hit_mean - 50) / (clean_acc.mean() - 50)
+weights = models.num_parameters(models.mlp(40, cfg.gc_hidden, num_classes=2))
 glue("ch4_gc_n", cfg.gc_n_train)
 glue("ch4_gc_hidden", ", ".join(map(str, cfg.gc_hidden)))
+glue("ch4_gc_weights", f"{weights:,}")
 glue("ch4_gc_samples", f"{gc['samples']:,}")
 glue("ch4_gc_seeds", cfg.gc_seeds)
+glue("ch4_gc_n_test", gc["n_test"])
+glue("ch4_gc_test_se", f"{100 * np.sqrt(0.25 / gc['n_test']):.1f}")
 glue("ch4_gc_hits", f"{hits:,}")
 glue("ch4_gc_pfit", f"{hits / gc['samples']:.1e}")
 glue("ch4_gc_ln", f"{np.log(gc['samples'] / max(hits, 1)):.1f}")
-glue("ch4_gc_hit_mean", f"{hit_acc.mean():.1f}%" if hits else "no hit")
+glue("ch4_gc_hit_mean", f"{hit_mean:.1f}%" if hits else "no hit")
+glue("ch4_gc_hit_lower", f"{hit_lower:.1f}%" if hits > 1 else "undefined")
 glue("ch4_gc_clean_mean", f"{clean_acc.mean():.1f}%")
 glue("ch4_gc_bad_mean", f"{bad_acc.mean():.1f}%")
+glue("ch4_gc_recovered", f"{100 * recovered:.0f}%" if hits else "none")
+glue("ch4_gc_fitted", choose(
+    gc_fitted["clean"] == gc_fitted["poisoned"] == cfg.gc_seeds,
+    f"all {cfg.gc_seeds} runs of each kind fit the training points",
+    f"{gc_fitted['clean']} clean and {gc_fitted['poisoned']} poisoned runs "
+    f"of {cfg.gc_seeds} each fit the training points"))
+glue("ch4_gc_chance_count", f"{below_chance} of {hits:,}")
+glue("ch4_gc_chance_upper", fmt_pct(chance_upper))
 glue("ch4_gc_bad_line", f"{bad_line:.1f}%")
-glue("ch4_gc_bad_share", fmt_pct(bad_share) if hits else "undefined")
+glue("ch4_gc_bad_count", f"{bad_hits} of {hits:,}")
 glue("ch4_gc_bad_upper", fmt_pct(bad_upper))
-glue("ch4_gc_fitted", f"{gc_fitted['clean']} and {gc_fitted['poisoned']} of "
-                      f"{cfg.gc_seeds}")
+glue("ch4_gc_pfit_lower", f"{found_lower:.1e}")
 glue("ch4_gc_bound", fmt_pct(gc["bound"]))
-glue("ch4_gc_gibbs", f"{100 - hit_acc.mean():.1f}%" if hits else "undefined")
+glue("ch4_gc_floor", fmt_pct(1 - np.exp(-np.log(2 * np.sqrt(cfg.gc_n_train)
+                                                / 0.025) / cfg.gc_n_train)))
+glue("ch4_gc_gibbs", f"{100 - hit_mean:.1f}%" if hits else "undefined")
 
 # %% [markdown]
 # **What to notice.**
 # {glue:text}`ch4_gc_hits` of {glue:text}`ch4_gc_samples` random networks fit the {glue:text}`ch4_gc_n` points: the interpolating region holds a fraction {glue:text}`ch4_gc_pfit` of the prior.
-# Their test accuracy averages {glue:text}`ch4_gc_hit_mean`, against {glue:text}`ch4_gc_clean_mean` for Adam's clean minima and {glue:text}`ch4_gc_bad_mean` for the poisoned ones ({glue:text}`ch4_gc_fitted` runs fit the training points).
-# Bad minima exist here, since poisoned training finds them, but guess and check rarely lands in one: {glue:text}`ch4_gc_bad_share` of its hits are no better than the median poisoned network ({glue:text}`ch4_gc_bad_line`), with a 95% upper bound of {glue:text}`ch4_gc_bad_upper`.
+# Their test accuracy averages {glue:text}`ch4_gc_hit_mean` (one-sided 95% lower bound {glue:text}`ch4_gc_hit_lower`), against {glue:text}`ch4_gc_clean_mean` for Adam's clean minima and {glue:text}`ch4_gc_bad_mean` for the poisoned ones ({glue:text}`ch4_gc_fitted`).
+# Bad minima exist here, since poisoned training finds them, but guess and check rarely lands in one: {glue:text}`ch4_gc_chance_count` hits are at or below chance (95% upper bound on their share {glue:text}`ch4_gc_chance_upper`), and {glue:text}`ch4_gc_bad_count` are as bad as the median poisoned network ({glue:text}`ch4_gc_bad_line`; upper bound {glue:text}`ch4_gc_bad_upper`).
 # This is the volume argument without an optimizer: the bad region has little prior mass, so a search that only sees mass avoids it.
-# How close the hits come to Adam's minima says how much of Adam's preference is explained by volume alone on this problem; the rest would be the optimizer's own bias.
+# Measured from chance, the hits recover {glue:text}`ch4_gc_recovered` of Adam's gain on this problem: that much of Adam's preference for good minima is explained by prior mass alone here; the rest is the optimizer's own bias (Chiang et al. find the two close on their small problems as well).
 #
 # The same numbers are a PAC-Bayes bound, the link to Chapter 6.
-# The hits are samples from the posterior $Q$ = prior conditioned on fitting the training set, so their mean test error ({glue:text}`ch4_gc_gibbs`) is $Q$'s error, and $\mathrm{KL}(Q \,\|\, P) = \ln(1/P(\text{fit}))$ = {glue:text}`ch4_gc_ln` nats.
-# The realizable PAC-Bayes bound turns that into a test error of at most {glue:text}`ch4_gc_bound` with probability 95%: a larger fitting region, smaller KL, a tighter bound.
-# With {glue:text}`ch4_gc_n` points the bound is weak, but its form is the point: Chapter 6's PAC-Bayes sharpness measures estimate the same prior mass locally, by the widest Gaussian around one trained minimum that keeps its training error.
-# A search over a few thousand weights is affordable only on so small a problem; on the networks of Experiment 2 random draws never fit, which is why the volume is measured there by basin radii instead.
+# The hits are samples from the posterior $Q = P \mid \text{fit}$, so their mean test error ({glue:text}`ch4_gc_gibbs`) estimates $Q$'s error, and $\mathrm{KL}(Q \,\|\, P) = \ln(1/P(\text{fit}))$, {glue:text}`ch4_gc_ln` nats at the estimated $P(\text{fit})$.
+# With $Q$ making no training error, the bound reads $-\ln(1 - \mathrm{err}_Q) \le \big(\mathrm{KL} + \ln(2\sqrt{n}/\delta)\big)/n$ (Maurer's form of McAllester's bound); since $P(\text{fit})$ is only estimated, we use its 97.5% lower confidence bound ({glue:text}`ch4_gc_pfit_lower`) and $\delta$ = 0.025 for each of the two, 95% in all.
+# That gives a test error of at most {glue:text}`ch4_gc_bound`: vacuous on two classes, where guessing errs half the time, and with $n$ = {glue:text}`ch4_gc_n` it cannot be otherwise: even with KL = 0 the confidence term alone allows {glue:text}`ch4_gc_floor`.
+# What carries over is its form: the larger the fitting region's prior mass, the smaller the KL and the tighter the bound.
+# Chapter 6's PAC-Bayes measures replace $P \mid \text{fit}$ by a Gaussian around one trained minimum: the KL then depends on the noise scale $\sigma'$ that the training error tolerates (by at most 0.1 there) and on the distance from the initialization, and the sharpness measure keeps the $1/\sigma'^2$ part.
+# The two volumes of this chapter are different things: guess and check measures the prior mass of the whole set of fitting networks (every basin, under the initialization's measure), while Experiment 4's radii measure one minimum's basin in filter-normalized units; this section tests Chiang et al.'s version of the argument, not Experiment 4's ratio.
+# Random draws are affordable here because the network has {glue:text}`ch4_gc_weights` weights and the training set {glue:text}`ch4_gc_n` points; we did not try them on the networks of Experiment 2, where $P(\text{fit})$ would be far too small to hit.
 
 # %% [markdown]
 # ## Experiment 5: bad minima next to the optimizer's path
@@ -966,7 +1027,8 @@ widgets.gap_explorer(cfg.beta_grid, from_sweep, symbol="β",
 # With `SCALE = "paper"` on a GPU, this chapter trains ResNet-18 (the CIFAR variant of `helpers.models.resnet18`: a 3x3 first convolution, no max-pooling) with SGD, sets further training images aside as distractors, and gives distractors 35% of every step's samples, the fraction of the paper's SVHN code.
 # The slices, curvature and radii use the same functions.
 # So that the profile fits one Colab session (at most {glue:text}`ch4_paper_hours` on a T4 by `helpers.cost`'s estimate), it cuts the paper's setting: ResNet-18 at width {glue:text}`ch4_paper_width` (the standard network has 64 channels in its first stage), {glue:text}`ch4_paper_n` training images and {glue:text}`ch4_paper_distractors` distractors, at most {glue:text}`ch4_paper_epochs` epochs per run, $\beta$ in {glue:text}`ch4_paper_betas`, the Hessian on {glue:text}`ch4_hessian_paper` training images and the radii along {glue:text}`ch4_paper_directions` directions.
-# The paper used SVHN, which `helpers.data` does not load; CIFAR-10 is the closest data set it does.
+# The paper used SVHN (about 73,000 training images), which `helpers.data` does not load; CIFAR-10 is the closest data set it does.
+# The two-spirals toy runs the authors' schedule in full (all 40,000 steps, not stopped at the first fit); guess and check stays on its 12 MNIST-1D points at every scale (random draws cannot fit more), where Chiang et al. go up to a few dozen points of two-class MNIST and CIFAR-10.
 
 # %% tags=remove-cell
 paper = scale.bad_minima("paper")
@@ -989,7 +1051,6 @@ glue("ch4_hessian_paper", f"{scale.bad_minima('paper').hessian_samples:,}")
 # %%
 pct = lambda r, split: fmt_pct(acc(r, split) if "history" in r
                                else r[f"{split}_acc"])
-toy_drop = toy_good["test_acc"] - toy_bad["test_acc"]
 rho_of = lambda x, y: spearmanr(x, y).statistic
 null_rho = rank.permutation_pass_rate(by_beta.index, by_beta["test acc (%)"],
                                       rho_of, lambda rho: rho <= -0.9)
@@ -1090,14 +1151,17 @@ claims = [
                "below the clean minimum's test accuracy, and is nearer to the "
                "checkpoint (relative distance) than the clean minimum is"),
     Claim(claim="Toy: the poisoned MLP fits its training set (>= 99%) "
-                "and loses >= 30 test points",
+                "and generalizes below chance (test < 40%)",
           paper="swiss roll: 100% train, 8% test",
           measured=f"{pct(toy_bad, 'train')} train, "
                    f"{pct(toy_bad, 'test')} test "
-                   f"(clean {pct(toy_good, 'test')})",
-          held=toy_bad["train_acc"] >= 0.99 and toy_drop >= 0.30,
-          test="held if the poisoned toy MLP reaches 99% training accuracy and "
-               "at least 30 points less test accuracy than the clean one"),
+                   f"(clean {pct(toy_good, 'test')}), one seed",
+          held=toy_bad["train_acc"] >= 0.99 and toy_bad["test_acc"] < 0.40,
+          test="held if the poisoned toy MLP (one seed) reaches 99% training "
+               "accuracy and a test accuracy more than 10 points below "
+               "chance (50% on two classes), as the paper's 8% is: a network "
+               "at chance has unlearned the spirals, one below it has learned "
+               "them backwards"),
     Claim(claim="Toy: an over-parameterized linear model interpolates "
                 "(100% train) but generalizes worse than the MLP "
                 "(>= 5 points), at every feature bandwidth",
@@ -1113,24 +1177,24 @@ claims = [
                "training point and is at least 5 test points below the clean "
                "MLP at every bandwidth of the sweep (a claim about linear "
                "models should not rest on one setting)"),
-    Claim(claim="Volume selects good minima: among random networks that "
-                "fit the training points, fewer than 10% are as bad as "
-                "poisoned training's minima",
+    Claim(claim="Volume selects good minima: random networks that fit the "
+                "training points generalize (mean test above chance) and "
+                "fewer than 10% of them are at or below chance",
           paper="larger basins are more likely to be found (the volume "
                 "argument; tested by guess and check in Chiang et al. 2023)",
-          measured=f"{bad_hits} of {hits:,} hits at or below "
-                   f"{bad_line:.1f}% test (95% upper bound "
-                   f"{fmt_pct(bad_upper)}); hits {hit_acc.mean():.1f}%, "
-                   f"Adam {clean_acc.mean():.1f}% / poisoned "
-                   f"{bad_acc.mean():.1f}%" if hits else "no random network "
-                   "fitted the training points",
-          held=bool(hits > 0 and bad_upper < 0.10
+          measured=(f"{below_chance} of {hits:,} hits at or below 50% (95% "
+                    f"upper bound {fmt_pct(chance_upper)}); mean "
+                    f"{hit_mean:.1f}% (lower bound {hit_lower:.1f}%), Adam "
+                    f"{clean_acc.mean():.1f}%, poisoned {bad_acc.mean():.1f}%"
+                    if hits > 1 else "fewer than 2 random networks fitted "
+                    "the training points"),
+          held=bool(hits > 1 and hit_lower > 50 and chance_upper < 0.10
                     and gc_fitted["poisoned"] == cfg.gc_seeds),
           test=f"held if the poisoned Adam runs all fit the {cfg.gc_n_train} "
-               "points (so bad minima exist) and the one-sided 95% "
-               "Clopper-Pearson upper bound on the share of guess-and-check "
-               "hits whose test accuracy is at or below the poisoned "
-               "networks' median is under 10%"),
+               "points (so bad minima exist), the one-sided 95% lower bound "
+               "on the guess-and-check hits' mean test accuracy exceeds "
+               "chance (50%), and the one-sided 95% Clopper-Pearson upper "
+               "bound on the share of hits at or below chance is under 10%"),
 ]
 scorecard(claims, SCALE, chapter=4)
 
@@ -1143,7 +1207,7 @@ scorecard(claims, SCALE, chapter=4)
 # The contrast with an interpolating linear model depends on its features: {glue:text}`ch4_bw_reading`.
 # That is the paper's explanation of the implicit regularization of SGD: not that good minima are rare, but that their basins fill almost all of the space an optimizer can start from.
 # It is a picture, not a proof; the volume is an extrapolation from {glue:text}`ch4_n_directions` directions, and sharpness depends on how the weights are scaled.
-# On a problem small enough to search by random draws, the argument can be checked without an optimizer: {glue:text}`ch4_gc_bad_share` of the random networks that fit the training points are as bad as the poisoned minima.
+# On a problem small enough to search by random draws, the argument can be checked without an optimizer: of the random networks that fit the training points, {glue:text}`ch4_gc_chance_count` are at or below chance and {glue:text}`ch4_gc_bad_count` as bad as the median poisoned minimum, and they recover {glue:text}`ch4_gc_recovered` of Adam's gain over chance.
 # Chapter 5 turns from the geometry of the loss to the spectra of the trained weights.
 
 # %% [markdown]

@@ -430,3 +430,14 @@ def test_guess_and_check_refuses_bad_input():
         ls.guess_and_check(models.mlp(5, [8], num_classes=2), x, y, x, y, samples=0)
     with pytest.raises(ValueError, match="nn.Linear"):
         ls.guess_and_check(models.cnn1d((5,), channels=[2], num_classes=2), x, y, x, y)
+
+
+def test_clopper_pearson_bounds_are_the_binomial_tails():
+    from scipy.stats import binom
+
+    lower, upper = ls.clopper_pearson(5, 164, 0.95)
+    assert binom.sf(4, 164, lower) == pytest.approx(0.05, rel=1e-6)   # P(X >= 5 | lower) = 5%
+    assert binom.cdf(5, 164, upper) == pytest.approx(0.05, rel=1e-6)  # P(X <= 5 | upper) = 5%
+    assert ls.clopper_pearson(0, 10)[0] == 0.0 and ls.clopper_pearson(10, 10)[1] == 1.0
+    with pytest.raises(ValueError, match="k <= n"):
+        ls.clopper_pearson(11, 10)

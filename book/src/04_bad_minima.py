@@ -796,13 +796,10 @@ pd.DataFrame({
     index=["guess and check", "Adam, clean", "Adam, poisoned"]).round(1)
 
 # %% tags=remove-cell
-from scipy.stats import beta as beta_dist
-
 hits = gc["hits"]
-found_lower = landscape.GuessAndCheck(gc["samples"], hits, hit_acc / 100,
-                                      cfg.gc_n_train).fit_probability_lower(
-                                          0.025)
-upper = lambda k, n: (float(beta_dist.ppf(0.95, k + 1, n - k)) if n else 1.0)
+# P(fit)'s lower bound, as the PAC-Bayes bound uses it (at delta / 2)
+found_lower = landscape.clopper_pearson(hits, gc["samples"], 0.975)[0]
+upper = lambda k, n: landscape.clopper_pearson(k, n)[1] if n else 1.0
 # "bad": at or below chance (50%), and, more strictly, no better than the
 # median poisoned network; one-sided 95% Clopper-Pearson upper bounds
 below_chance = int(np.sum(hit_acc <= 50))

@@ -567,6 +567,20 @@ def worst_case_alpha(model: nn.Module, X: torch.Tensor, y: torch.Tensor, max_dev
     return WorstCaseAlpha(alpha, dev, max_deviation, base_error, steps, magnitude_aware, capped)
 
 
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """One-sided Clopper-Pearson bounds on a binomial proportion from k successes in n trials:
+    (lower, upper), each holding with probability ``confidence`` (0 and 1 at the edges)."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    if not (0 <= k <= n and n >= 1):
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k!r}, n={n!r}")
+    from scipy.stats import beta
+
+    lower = float(beta.ppf(1 - confidence, k, n - k + 1)) if k > 0 else 0.0
+    upper = float(beta.ppf(confidence, k + 1, n - k)) if k < n else 1.0
+    return lower, upper
+
+
 @dataclass(frozen=True)
 class GuessAndCheck:
     """What ``guess_and_check`` found: how much of the prior fits the training set, and how
@@ -585,13 +599,7 @@ class GuessAndCheck:
     def fit_probability_lower(self, delta: float = 0.05) -> float:
         """A one-sided 1 - delta lower confidence bound on P(fit) (Clopper-Pearson): the hits
         estimate P(fit), and a bound must not use the estimate as if it were known."""
-        if not 0 < delta < 1:
-            raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
-        if self.hits == 0:
-            return 0.0
-        from scipy.stats import beta
-
-        return float(beta.ppf(delta, self.hits, self.samples - self.hits + 1))
+        return clopper_pearson(self.hits, self.samples, 1 - delta)[0]
 
     def pac_bayes_bound(self, delta: float = 0.05) -> float:
         """The PAC-Bayes bound, with probability 1 - delta, on the test error of Q = prior | fit.

@@ -167,6 +167,25 @@ def test_esd_is_the_squared_singular_values_pooled_over_slices():
         esd.esd(torch.zeros(3))
 
 
+def test_esd_of_strided_and_large_matrices_and_blas_threads_left_as_they_were():
+    """The LAPACK path: non-contiguous stacks (a conv layer's permuted slices), a short side
+    above the one-thread limit (1,100 > 1,024), float32 input in float64, and the process's BLAS
+    thread limits restored afterwards."""
+    from threadpoolctl import threadpool_info
+
+    g = torch.Generator().manual_seed(1)
+    conv = torch.randn(6, 5, 3, 3, generator=g)  # as layer_matrices slices it: (9, 6, 5), strided
+    stack = conv.flatten(2).permute(2, 0, 1)
+    assert not stack.is_contiguous()
+    reference = np.sort((torch.linalg.svdvals(stack.double()) ** 2).flatten().numpy())
+    assert np.allclose(esd.esd(stack), reference, rtol=1e-12, atol=1e-12)
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
+    wide = torch.randn(1100, 1150, generator=g, dtype=torch.float64)  # M = 1,100 after orienting
+    reference = np.sort(torch.linalg.svdvals(wide).numpy() ** 2)
+    assert np.allclose(esd.esd(wide), reference, rtol=1e-10, atol=1e-9 * reference[-1])
+    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
+
+
 def test_conv1d_layers_are_analyzed():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv1d(32, 64, 5), nn.ReLU(), nn.Conv1d(64, 64, 3))

@@ -21,8 +21,8 @@ likelihood-ratio tests of the power-law tail against exponential and lognormal t
 layer's entries shuffled (``shuffle_entries``): the randomized control, which keeps the entries'
 distribution and destroys their correlations.
 
-Speed: eigenvalues come from ``torch.linalg.eigvalsh`` of the smaller Gram matrix W^T W,
-batched over a conv layer's slices (float64 by default), instead of an SVD per slice. The KS
+Speed: eigenvalues come from the smaller Gram matrix W^T W (LAPACK's ``?syrk`` and ``?syevd``
+on a CPU, ``torch.linalg.eigvalsh`` on a GPU; float64 by default), not from an SVD per slice. The KS
 distances of the x_min candidates are vectorized: lower bounds for all candidates at once from
 a subset of the table's columns, then exact distances for the few the bounds do not rule out
 (the same x_min and alpha as the full table, in a fraction of the time). The phase's fits are
@@ -102,7 +102,9 @@ def esd(matrices: torch.Tensor, dtype: torch.dtype = torch.float64) -> np.ndarra
     """The pooled ESD: eigenvalues of X = W^T W of every slice of ``matrices``, ascending (Ch. 5).
 
     ``matrices`` is one (N, M) matrix or a stack (slices, N, M). The eigenvalues are those of
-    the smaller Gram matrix, computed in ``dtype`` on the matrices' device, clipped at zero.
+    the smaller Gram matrix, computed in ``dtype``, clipped at zero: on a CPU by LAPACK through
+    scipy (``?syrk`` for the Gram matrix, ``?syevd`` for its eigenvalues), on a GPU by
+    ``torch.linalg.eigvalsh`` on the matrices' device.
     """
     if not isinstance(matrices, torch.Tensor) or matrices.dim() not in (2, 3):
         raise ValueError("matrices must be a 2-D (N, M) or 3-D (slices, N, M) tensor, got "
@@ -110,10 +112,59 @@ def esd(matrices: torch.Tensor, dtype: torch.dtype = torch.float64) -> np.ndarra
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     w = matrices.detach()
-    w = (w[None] if w.dim() == 2 else w).to(dtype, memory_format=torch.contiguous_format)  # one copy
+    w = w[None] if w.dim() == 2 else w
     w = w.mT if w.shape[1] < w.shape[2] else w
-    evals = torch.linalg.eigvalsh(w.mT @ w).clamp_min(0)  # (slices, M): Gram of the short side
-    return np.sort(evals.flatten().cpu().numpy().astype(np.float64))
+    if w.device.type == "cpu":
+        # one contiguous copy: each slice's transpose is then Fortran-ordered, as ?syrk wants it
+        evals = _gram_eigenvalues_lapack(w.to(dtype, memory_format=torch.contiguous_format).numpy())
+    else:
+        w = w.to(dtype, memory_format=torch.contiguous_format)  # one copy
+        evals = torch.linalg.eigvalsh(w.mT @ w).cpu().numpy()  # (slices, M)
+    return np.sort(np.clip(evals.ravel().astype(np.float64), 0, None))
+
+
+# Square slices of at most this size gain nothing from a second BLAS thread (their time is the
+# threads' start-up and synchronisation: ResNet-18's 512 x 512 slices ran slower with 2 threads
+# than with 1 in benchmarks/bench_esd.py), so they always run on one: the same bits either way.
+_LAPACK_SERIAL_MAX = 1024
+
+
+@functools.cache
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _gram_eigenvalues_lapack(w: np.ndarray) -> np.ndarray:
+    """Eigenvalues (slices, M) of each slice's Gram matrix W_s^T W_s; ``w`` is (slices, N, M).
+
+    Why not ``torch.linalg.eigvalsh(w.mT @ w)``: ``?syrk`` forms only the Gram matrix's lower
+    triangle (half the flops of a matrix product), and scipy's LAPACK (OpenBLAS) reduced these
+    symmetric matrices to tridiagonal form faster than torch's did on the machines measured
+    (benchmarks/bench_esd.py). The workspace is LAPACK's optimal size: scipy's default for
+    ``?syevd`` without vectors is so small that the reduction runs unblocked, 2x slower.
+    BLAS runs on torch's thread count (the book's thread policy: one count, the same bits).
+    """
+    from scipy.linalg import blas, lapack
+
+    double = w.dtype == np.float64
+    syrk = blas.dsyrk if double else blas.ssyrk
+    syevd = lapack.dsyevd if double else lapack.ssyevd
+    m = w.shape[2]
+    lwork, liwork, info = (lapack.dsyevd_lwork if double else lapack.ssyevd_lwork)(m, compute_v=0, lower=1)
+    if info != 0:  # only a wrong argument makes the workspace query fail
+        raise RuntimeError(f"LAPACK ?syevd workspace query failed (info {info}) for M = {m}")
+    threads = 1 if m <= _LAPACK_SERIAL_MAX else torch.get_num_threads()
+    evals = np.empty((w.shape[0], m), dtype=w.dtype)
+    with _blas_controller().limit(limits=threads, user_api="blas"):
+        for i, s in enumerate(w):
+            gram = syrk(1.0, s.T, trans=0, lower=1)  # s.T is (M, N) and Fortran-ordered: no copy
+            evals[i], _, info = syevd(gram, compute_v=0, lower=1, lwork=int(lwork), liwork=int(liwork),
+                                      overwrite_a=1)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"LAPACK ?syevd did not converge (info {info}) on slice {i}")
+    return evals
 
 
 # ---------------------------------------------------------------------------------------------

@@ -101,8 +101,8 @@ def check_mean_reduction(loss_fn: LossFn, out: torch.Tensor, y: torch.Tensor) ->
 @torch.no_grad()
 def batched_loss_and_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor,
                               loss_fn: LossFn | None = None, *, batch_size: int = 4096,
-                              params: Mapping[str, torch.Tensor] | None = None
-                              ) -> tuple[float, float]:
+                              params: Mapping[str, torch.Tensor] | None = None,
+                              keep_outputs: list | None = None) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` on (X, y), in eval mode, ``batch_size`` rows at a time.
 
     ``loss_fn`` None: the cross-entropy, summed per batch (reduction='sum') and divided by n.
@@ -110,7 +110,8 @@ def batched_loss_and_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor
     is multiplied by its size. With ``params`` (name -> tensor), the model is evaluated as
     ``functional_call(model, params, x)``: substituted weights, the model itself untouched.
     Accuracy is argmax(out) == y for 2-D class scores with 2+ columns, else NaN. The batches
-    go to the model's device; its modes are restored.
+    go to the model's device; its modes are restored. With ``keep_outputs`` (a list), every
+    batch's (outputs, labels) is appended to it, for measures of the same forward passes.
     """
     check_model(model)
     check_xy(X, y)
@@ -121,6 +122,8 @@ def batched_loss_and_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor
         for i in range(0, len(X), batch_size):
             xb, yb = X[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
             out = model(xb) if params is None else functional_call(model, params, (xb,))
+            if keep_outputs is not None:
+                keep_outputs.append((out, yb))
             if loss_fn is None:
                 loss_sum += float(F.cross_entropy(out, yb, reduction="sum"))
             else:

@@ -118,9 +118,12 @@ def _decode_float(v):
     return _NON_FINITE[v] if isinstance(v, str) and v in _NON_FINITE else v
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on (x, y), in eval mode; every mode is restored."""
-    return batched_loss_and_accuracy(model, x, y, batch_size=batch_size)
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096,
+             keep_outputs: list | None = None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on (x, y), in eval mode; every mode is restored.
+
+    With ``keep_outputs`` (a list), each batch's (logits, labels) is appended to it."""
+    return batched_loss_and_accuracy(model, x, y, batch_size=batch_size, keep_outputs=keep_outputs)
 
 
 def _is_number(value) -> bool:
@@ -425,8 +428,13 @@ def _fit_epochs(model, opt, x, y, x_test, y_test, g, *, epochs, lr, batch_size, 
         new_steps, finite = _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn,
                                              stop_inside, forward)
         steps += new_steps
+        outputs = {}  # a split's logits, for the measures computed from them (_OfOutputs)
         for split, xs, ys in (("train", x, y), ("test", x_test, y_test)):  # float32, on the device
-            loss_value, acc = evaluate(model, xs, ys)
+            keep = [] if any(isinstance(m, _OfOutputs) and m.split == split
+                             for m in (epoch_metrics or {}).values()) else None
+            loss_value, acc = (evaluate(model, xs, ys) if keep is None
+                               else evaluate(model, xs, ys, keep_outputs=keep))
+            outputs[split] = keep
             getattr(history, f"{split}_loss").append(loss_value)
             getattr(history, f"{split}_acc").append(acc)
         history.steps.append(steps)
@@ -437,7 +445,9 @@ def _fit_epochs(model, opt, x, y, x_test, y_test, g, *, epochs, lr, batch_size, 
                           f"inf); try a smaller lr (now {lr}) or init_std", RuntimeWarning)
         else:
             for name, measure in (epoch_metrics or {}).items():
-                history.metrics.setdefault(name, []).append(float(measure(model)))
+                value = (measure.of_outputs(model, outputs[measure.split])
+                         if isinstance(measure, _OfOutputs) else measure(model))
+                history.metrics.setdefault(name, []).append(float(value))
             bar.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
         if reason is not None:
             history.stop_reason = reason
@@ -456,10 +466,27 @@ def _mark_diverged(history: History, epoch: int, epoch_metrics) -> None:
     history.diverged_epoch = epoch
 
 
+@dataclass(frozen=True)
+class _OfOutputs:
+    """A tracked data measure that ``fit`` computes from the logits of its own end-of-epoch
+    evaluation of ``split`` (``of_outputs(model, outputs)``), which saves a forward pass over the
+    split every epoch; the same batches give the same number. Called with a model alone, it
+    measures from scratch, as the plain measure does."""
+
+    measure: functools.partial  # f(model, X=..., y=...)
+    of_outputs: object          # f(model, [(logits, labels), ...]) -> float
+    split: str
+
+    def __call__(self, model: nn.Module) -> float:
+        return self.measure(model)
+
+
 # Measures a run can record after every epoch (``RunSpec.track``): name -> "module:function".
 # A data measure f(model, X, y) -> float is recorded on the train and the test set, as
 # "name/train" and "name/test"; a weights measure f(model) -> float once, as "name".
 TRACKABLE = {"normalized_cross_entropy": "helpers.metrics.normalized:normalized_cross_entropy"}
+# ... of which these have a version that takes the logits of fit's evaluation (same batches)
+TRACKABLE_OF_OUTPUTS = {"normalized_cross_entropy": "helpers.metrics.normalized:normalized_cross_entropy_of_outputs"}
 TRACKABLE_WEIGHTS = {"normalized_lipschitz_bound": "helpers.metrics.normalized:normalized_lipschitz_bound"}
 # ... and a per-example record: ``history.per_example[name]``, with the fraction of examples
 # it covers after every epoch in ``history.metrics[name + "/fraction"]``.
@@ -509,8 +536,14 @@ def _tracked(names, data: Dataset, device=None) -> tuple[dict, dict]:
         if name in TRACKABLE_WEIGHTS:
             functions[name] = measure
             continue
+        of_outputs = None
+        if name in TRACKABLE_OF_OUTPUTS:
+            module, attr = TRACKABLE_OF_OUTPUTS[name].split(":")
+            of_outputs = getattr(importlib.import_module(module), attr)
         for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
-            functions[f"{name}/{split}"] = functools.partial(measure, X=x.to(device), y=y.to(device))
+            measure_split = functools.partial(measure, X=x.to(device), y=y.to(device))
+            functions[f"{name}/{split}"] = (measure_split if of_outputs is None
+                                            else _OfOutputs(measure_split, of_outputs, split))
     return functions, trackers
 
 

@@ -101,3 +101,23 @@ def test_lipschitz_bound_is_the_product_of_spectral_over_frobenius_norms():
     assert normalized.normalized_lipschitz_bound(_scaled(models.mlp((40,), hidden=(32, 16), bias="first", seed=0),
                                                          [3.0, 0.5, 7.0])) == pytest.approx(
         normalized.normalized_lipschitz_bound(models.mlp((40,), hidden=(32, 16), bias="first", seed=0)), rel=1e-6)
+
+
+def test_fit_tracks_it_from_its_own_evaluation_with_the_same_number():
+    """fit computes the tracked normalized loss from the logits of its end-of-epoch evaluation
+    (no second forward pass); the number must be the from-scratch measure's, to the last bit."""
+    from helpers import data, train
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 20, generator=g), torch.randint(0, 4, (300,), generator=g)
+    d = data.Dataset("gauss", x[:200], y[:200], x[200:], y[200:], 4)
+    model = models.mlp(20, hidden=(32, 16), num_classes=4, bias="first", init_std=0.3, seed=1)
+    functions, _ = train._tracked(("normalized_cross_entropy",), d)
+    assert all(isinstance(f, train._OfOutputs) for f in functions.values())
+    h = train.fit(model, d, epochs=3, lr=0.05, batch_size=50, target_train_acc=None,
+                  epoch_metrics=functions, progress=False, device="cpu")
+    for split, xs, ys in (("train", d.x_train, d.y_train), ("test", d.x_test, d.y_test)):
+        assert h.metrics[f"normalized_cross_entropy/{split}"][-1] == \
+            normalized.normalized_cross_entropy(model, xs, ys)
+        assert functions[f"normalized_cross_entropy/{split}"](model) == \
+            normalized.normalized_cross_entropy(model, xs, ys)  # called alone: from scratch

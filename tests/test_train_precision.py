@@ -64,13 +64,15 @@ def _fit(case, seed=0, **options):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_bf16_autocast_ends_within_tolerance_of_fp32(case, seed):
     """bf16 keeps 8 significand bits (a relative rounding of 2^-9 per op), so a bf16 run follows
-    its own trajectory, but it must end where the fp32 run ends: within 0.01 nats of train loss
-    and 2 points of train accuracy (5 of 256 samples). Measured on these cases, seeds 0-3:
-    at most 0.0007 nats / 0.4 points (MLP) and 0.0034 nats / 0.4 points (conv net)."""
+    its own trajectory, but it must end where the fp32 run ends: within 0.02 nats of train loss
+    and 2 points of train accuracy (5 of 256 samples). Measured on these cases, seeds 0-3: on an
+    Intel Xeon at most 0.0007 nats / 0.4 points (MLP) and 0.0034 nats / 0.4 points (conv net);
+    on an AMD EPYC (native bf16 kernels, other roundings) 0.0007 / 0.4 and 0.0104 / 0.4, the
+    conv net's seed 1 (train loss 0.082). The bound was 0.01 until that second CPU."""
     _, fp32 = _fit(case, seed, precision="fp32")
     _, bf16 = _fit(case, seed, precision="bf16")
     assert bf16.train_loss != fp32.train_loss  # autocast did run: the numbers are not fp32's
-    assert abs(bf16.train_loss[-1] - fp32.train_loss[-1]) < 0.01
+    assert abs(bf16.train_loss[-1] - fp32.train_loss[-1]) < 0.02
     assert abs(bf16.train_acc[-1] - fp32.train_acc[-1]) <= 0.02
     assert all(math.isfinite(v) for v in bf16.train_loss + bf16.test_loss)
 

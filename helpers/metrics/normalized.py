@@ -88,14 +88,35 @@ def normalized_cross_entropy(model: nn.Module, X: torch.Tensor, y: torch.Tensor,
     """Cross-entropy of the normalized network, CE(f(W; x) / rho, y), averaged over (X, y) (Liao et al. 2018)."""
     check_model(model)
     check_xy(X, y)
+    rho = _checked_scale(model)
+    device = model_device(model)
+    with eval_mode(model):
+        batches = ((model(X[i:i + batch_size].to(device)), y[i:i + batch_size].to(device))
+                   for i in range(0, len(X), batch_size))
+        return _normalized_ce_of_batches(batches, rho)
+
+
+@torch.no_grad()
+def normalized_cross_entropy_of_outputs(model: nn.Module, outputs) -> float:
+    """``normalized_cross_entropy`` from the (logits, labels) batches of one evaluation of
+    ``model`` (``batched_loss_and_accuracy(..., keep_outputs=...)``): no second forward pass,
+    and with the same batches the same number. ``train.fit`` tracks it this way."""
+    check_model(model)
+    return _normalized_ce_of_batches(outputs, _checked_scale(model))
+
+
+def _checked_scale(model: nn.Module) -> float:
     rho = network_scale(model)
     if not rho > 0 or not math.isfinite(rho):
         raise ValueError(f"the product of the layer norms is {rho}: cannot normalize")
-    device = model_device(model)
+    return rho
+
+
+def _normalized_ce_of_batches(batches, rho: float) -> float:
     # float64: for a large rho, the CE of the tiny logits / rho differs from log(classes)
     # only in digits that float32 would lose
-    with eval_mode(model):
-        total = sum(F.cross_entropy(model(X[i:i + batch_size].to(device)).double() / rho,
-                                    y[i:i + batch_size].to(device), reduction="sum").item()
-                    for i in range(0, len(X), batch_size))
-    return total / len(X)
+    total, n = 0.0, 0
+    for out, yb in batches:
+        total += F.cross_entropy(out.double() / rho, yb, reduction="sum").item()
+        n += len(yb)
+    return total / n

@@ -7,6 +7,9 @@ need torchvision and a network connection.
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
+import zipfile
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -63,8 +66,28 @@ def make_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 
 
 @functools.lru_cache(maxsize=8)
 def _mnist1d_arrays(num_samples: int, train_split: float, seed: int) -> tuple[np.ndarray, ...]:
-    """x, y, x_test, y_test of one MNIST-1D draw, generated once per process: generating takes
-    seconds (about 3 s for 5,000 samples), and every run of a sweep loads the same draw."""
+    """x, y, x_test, y_test of one MNIST-1D draw, generated once: generating takes seconds (about
+    3 s for 5,000 samples), and every run of a sweep loads the same draw. Kept per process, and
+    on disk in the sweep cache (``BOOK_CACHE``), so that a sweep's worker processes and the
+    later chapters of a build read the draw in milliseconds instead of generating it again."""
+    from importlib.metadata import version
+
+    # the generator's version is in the name: another version may draw other samples
+    path = settings.cache_dir() / "data" / (
+        f"mnist1d-{version('mnist1d')}-n{num_samples}-split{train_split!r}-seed{seed}.npz")
+    arrays = _read_arrays(path)
+    if arrays is None:
+        arrays = _generate_mnist1d(num_samples, train_split, seed)
+        _write_arrays(path, arrays)
+    for a in arrays:
+        a.setflags(write=False)  # the cached draw itself is never changed
+    return arrays
+
+
+_ARRAY_NAMES = ("x", "y", "x_test", "y_test")
+
+
+def _generate_mnist1d(num_samples: int, train_split: float, seed: int) -> tuple[np.ndarray, ...]:
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
@@ -74,11 +97,38 @@ def _mnist1d_arrays(num_samples: int, train_split: float, seed: int) -> tuple[np
         raw = make_dataset(args)
     finally:
         np.random.set_state(state)
-    arrays = (np.asarray(raw["x"], dtype=np.float32), np.asarray(raw["y"], dtype=np.int64),
-              np.asarray(raw["x_test"], dtype=np.float32), np.asarray(raw["y_test"], dtype=np.int64))
-    for a in arrays:
-        a.setflags(write=False)  # the cached draw itself is never changed
+    return (np.asarray(raw["x"], dtype=np.float32), np.asarray(raw["y"], dtype=np.int64),
+            np.asarray(raw["x_test"], dtype=np.float32), np.asarray(raw["y_test"], dtype=np.int64))
+
+
+def _read_arrays(path) -> tuple[np.ndarray, ...] | None:
+    """The arrays of a draw written by ``_write_arrays``, or None if absent or unreadable (a
+    damaged file is generated again, never trusted)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = tuple(f[name] for name in _ARRAY_NAMES)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    x, y, x_test, y_test = arrays
+    if not (x.dtype == x_test.dtype == np.float32 and y.dtype == y_test.dtype == np.int64
+            and len(x) == len(y) and len(x_test) == len(y_test)):
+        return None
     return arrays
+
+
+def _write_arrays(path, arrays) -> None:
+    """Write atomically (a temporary file, then a rename): concurrent workers never read half a
+    file. A cache that cannot be written (read-only) only costs the next process a regeneration."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **dict(zip(_ARRAY_NAMES, arrays)))
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def synthetic_like_cifar10(n_train: int = 256, n_test: int = 128, seed: int = 0) -> Dataset:

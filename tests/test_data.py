@@ -173,3 +173,29 @@ def test_mnist1d_is_generated_once_per_process_and_each_caller_gets_its_own_tens
     c = data.load_dataset("mnist1d", n_train=300, n_test=100, seed=7)
     assert torch.equal(b.x_train, c.x_train) and not torch.equal(a.x_train, c.x_train)
     assert not torch.equal(c.x_train, data.load_dataset("mnist1d", n_train=300, n_test=100, seed=8).x_train)
+
+
+def test_mnist1d_draw_is_kept_on_disk_and_a_damaged_file_is_generated_again(tmp_path, monkeypatch):
+    """A second process (here: the per-process memo cleared) reads the draw from the cache with
+    the same bits as a fresh generation; a truncated file is not trusted but regenerated."""
+    import numpy as np
+
+    monkeypatch.setenv("BOOK_CACHE", str(tmp_path))
+    data._mnist1d_arrays.cache_clear()
+    try:
+        first = data._mnist1d_arrays(200, 0.8, 7)
+        files = list((tmp_path / "data").glob("mnist1d-*-n200-split0.8-seed7.npz"))
+        assert len(files) == 1
+        data._mnist1d_arrays.cache_clear()
+        again = data._mnist1d_arrays(200, 0.8, 7)  # from the file
+        fresh = data._generate_mnist1d(200, 0.8, 7)
+        for a, b, c in zip(first, again, fresh):
+            assert a.dtype == b.dtype == c.dtype and np.array_equal(a, b) and np.array_equal(a, c)
+        files[0].write_bytes(files[0].read_bytes()[:100])  # damaged
+        data._mnist1d_arrays.cache_clear()
+        repaired = data._mnist1d_arrays(200, 0.8, 7)
+        assert all(np.array_equal(a, c) for a, c in zip(repaired, fresh))
+        assert data._read_arrays(files[0]) is not None  # written again, whole
+        assert not list((tmp_path / "data").glob("*.tmp"))
+    finally:
+        data._mnist1d_arrays.cache_clear()

@@ -355,7 +355,7 @@ glue("ch1_corrupted_share", fmt_pct(corrupted.mean()))
 # In a live kernel (Colab, Jupyter), the button trains a fresh network at the chosen $p$ with a new seed.
 #
 # Try this: before moving the slider, predict the gap at $p$ = {glue:text}`ch1_default_p`.
-# Then look at the test loss: at every $p$ it ends above its lowest value while the training loss keeps falling, the signature of memorization, and the rise is larger the higher $p$ (from {glue:text}`ch1_loss_rise_p0` times its minimum at $p = 0$ to {glue:text}`ch1_loss_rise_p1` at $p = 1$).
+# Then look at the test loss: at every $p$ it ends above its lowest value while the training loss keeps falling, the signature of memorization; the rise ends at {glue:text}`ch1_loss_rise_p0` times its minimum at $p = 0$ and {glue:text}`ch1_loss_rise_p1` at $p = 1$, and {glue:text}`ch1_loss_rise_reading`.
 # Do not conclude that the network "ignores" corrupted labels at small $p$: it fits every one of them, and the test accuracy still drops.
 
 # %%
@@ -382,6 +382,13 @@ widgets.gap_explorer(cfg.p_grid,
 loss_rise = {p: h.test_loss[-1] / min(h.test_loss) for p, h in seed0.items()}
 glue("ch1_loss_rise_p0", f"{loss_rise[0.0]:.2f}")
 glue("ch1_loss_rise_p1", f"{loss_rise[1.0]:.2f}")
+rho_rise = spearmanr(list(loss_rise), list(loss_rise.values())).statistic
+glue("ch1_loss_rise_reading", choose(
+    rho_rise >= 0.9,
+    f"it grows with p (Spearman's rho {rho_rise:.2f} over the "
+    f"{len(loss_rise)} values of p, seed 0)",
+    f"it does not grow steadily with p in between (Spearman's rho "
+    f"{rho_rise:.2f} over the {len(loss_rise)} values of p, seed 0)"))
 
 # %% [markdown]
 # ## Experiment 3: explicit regularization is neither necessary nor sufficient

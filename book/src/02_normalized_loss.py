@@ -75,7 +75,7 @@ from scipy.stats import ConstantInputWarning, spearmanr
 
 from helpers import cost, data, plots, scale, settings, sweep, train, widgets
 from helpers.metrics import normalized, rank
-from helpers.report import Claim, glue, scorecard
+from helpers.report import Claim, choose, glue, scorecard
 
 SCALE = scale.current()  # 'small' unless $BOOK_SCALE says otherwise; or "paper"
 cfg = scale.normalized_loss(SCALE)
@@ -313,12 +313,39 @@ glue("ch2_ratio_random",
      f"{deficits.loc[('random labels', 1.0), 'ratio']:.2f}")
 glue("ch2_rho_ratio", f"{rho_ratio:.2f}")
 glue("ch2_rho_deficit", f"{rho_deficit:.2f}")
+offset_clear = abs(offset) > 2 * offset_se
+glue("ch2_origin_reading", choose(
+    offset_clear, "The line does not pass through the origin of the deficit "
+                  "plane (its offset is more than two standard errors from 0)",
+    "Within two standard errors, the line passes through the origin of the "
+    "deficit plane"))
+glue("ch2_offset_consequence", choose(
+    offset < 0, "a negative offset puts that ratio below the slope and makes "
+                "it grow with the train deficit",
+    "a positive offset puts that ratio above the slope and makes it fall as "
+    "the train deficit grows"))
+n_below = int((true_deficits["ratio"] < norm_fit["slope"]).sum())
+glue("ch2_ratio_below", f"{n_below} of {len(true_deficits)}")
+rho_ratio_x = spearmanr(true_deficits["ratio"],
+                        true_deficits["train deficit"]).statistic
+glue("ch2_rho_ratio_deficit", f"{rho_ratio_x:+.2f}")
+# "better" only by a clear margin: with a dozen runs, Spearman's rho moves by ~0.1
+ratio_better = abs(rho_ratio) - abs(rho_deficit) >= 0.1
+glue("ch2_ratio_vs_deficit", choose(
+    ratio_better,
+    f"The ratio is also what tells the runs apart: across the true-label runs "
+    f"its Spearman correlation with test error is {rho_ratio:.2f}, against "
+    f"{rho_deficit:.2f} for the test deficit alone.",
+    f"As a ranking of the true-label runs by test error, the ratio does about "
+    f"as well as the test deficit alone: Spearman {rho_ratio:.2f} against "
+    f"{rho_deficit:.2f}, a difference smaller than the 0.1 that a dozen runs "
+    f"can resolve."))
 
 # %% [markdown]
 # **What to notice.**
-# The line does not pass through the origin of the deficit plane: at zero train deficit it predicts a test deficit of {glue:text}`ch2_offset` nats (standard error {glue:text}`ch2_offset_se`), against train deficits {glue:text}`ch2_train_deficit_range`.
-# That offset is why every run's ratio of test to train deficit, {glue:text}`ch2_ratio_range` on true labels ({glue:text}`ch2_ratio_random` for the random-label network), lies below the slope {glue:text}`ch2_slope`, and why the ratio grows with the train deficit.
-# The ratio is also what tells the runs apart: across the true-label runs its Spearman correlation with test error is {glue:text}`ch2_rho_ratio`, against {glue:text}`ch2_rho_deficit` for the test deficit alone.
+# {glue:text}`ch2_origin_reading`: at zero train deficit it predicts a test deficit of {glue:text}`ch2_offset` nats (standard error {glue:text}`ch2_offset_se`), against train deficits {glue:text}`ch2_train_deficit_range`.
+# On the line, the ratio of test to train deficit is the slope plus the offset divided by the train deficit, so {glue:text}`ch2_offset_consequence`; the runs' own ratios are {glue:text}`ch2_ratio_range` on true labels ({glue:text}`ch2_ratio_random` for the random-label network), {glue:text}`ch2_ratio_below` below the slope {glue:text}`ch2_slope`, with a Spearman correlation of {glue:text}`ch2_rho_ratio_deficit` between ratio and train deficit.
+# {glue:text}`ch2_ratio_vs_deficit`
 # The fitted intercept, {glue:text}`ch2_intercept4`, is close to $\ln 10\,(1 - a)$ = {glue:text}`ch2_forced`, but as the section's start showed, that is no evidence: it only restates that every loss lies near $\ln 10$.
 
 # %% [markdown]
@@ -631,6 +658,23 @@ claims = [
 ]
 scorecard(claims, SCALE, chapter=2)
 
+# %% tags=remove-cell
+ranks_test_error = bool(gain_low > 0) and rho_error >= 0.9
+glue("ch2_summary_ranking", choose(
+    ranks_test_error,
+    f"here it also ranks their test errors (Spearman {rho_error:.2f}, and "
+    "better than the raw test loss does)",
+    f"here it does not rank their test errors reliably (Spearman "
+    f"{rho_error:.2f} between normalized test loss and test error; its "
+    f"advantage over the raw test loss {gain:+.2f}, 95% interval "
+    f"[{gain_low:+.2f}, {gain_high:+.2f}])"))
+glue("ch2_summary_ratio", choose(
+    ratio_better,
+    "the run-by-run ratio of test to train deficit ranks the networks by "
+    "test error better than the test deficit alone",
+    "the run-by-run ratio of test to train deficit ranks the networks by "
+    "test error about as well as the test deficit alone"))
+
 # %% [markdown]
 # ## Summary
 #
@@ -638,8 +682,9 @@ scorecard(claims, SCALE, chapter=2)
 # Training on separated data grows the weights without limit, so the raw loss of a trained network says little about its test loss.
 # Dividing the logits by $\rho = \prod_k \|W_k\|_F$ removes the scale, and what is left, the normalized loss, lines up between train and test across networks that were started differently or pretrained on noise.
 # The normalized losses all sit just below $\ln 10$; the linear law is a law about that small deficit, and it is scale-free by construction.
-# It explains differences *between* trained networks at equal training loss, but it is not a bound: it says nothing about one network on its own, and it does not follow one network through training, where deficit and test accuracy moved in opposite ways ({glue:text}`ch2_within` within the default run).
-# Of the line's two numbers only the slope has to be measured; the intercept is $\ln 10$ times one minus the slope, and the run-by-run ratio of test to train deficit is what ranks the networks by test error.
+# It relates the normalized test loss to the normalized train loss across trained networks at equal training loss; {glue:text}`ch2_summary_ranking`.
+# It is not a bound: it says nothing about one network on its own, and it does not follow one network through training, where deficit and test accuracy moved in opposite ways ({glue:text}`ch2_within` within the default run).
+# The intercept is close to $\ln 10$ times one minus the slope for any such fit, so what the line measures is its slope and its small offset at zero train deficit ({glue:text}`ch2_offset` nats, standard error {glue:text}`ch2_offset_se`); {glue:text}`ch2_summary_ratio`.
 # Chapter 3 looks at generalization *during* training, through the gradients.
 
 # %% [markdown]

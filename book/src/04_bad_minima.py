@@ -278,6 +278,10 @@ glue("ch4_toy_bad_train", fmt_pct(toy_bad["train_acc"]))
 glue("ch4_toy_bad_test", fmt_pct(toy_bad["test_acc"]))
 glue("ch4_toy_lin_train", fmt_pct(toy_lin["train_acc"]))
 glue("ch4_toy_lin_test", fmt_pct(toy_lin["test_acc"]))
+glue("ch4_toy_lin_vs_clean", choose(
+    bool(toy_lin["test_acc"] > toy_good["test_acc"]), "above",
+    choose(bool(toy_lin["test_acc"] < toy_good["test_acc"]), "below",
+           "equal to")))
 authors = dict(toy_lr_drops=(3000, 6452), toy_share_steps=(8812,),
                toy_steps=40_000)
 same_schedule = all(getattr(cfg, k) == v for k, v in authors.items())
@@ -340,7 +344,7 @@ glue("ch4_bw_reading", choose(
 # Its boundary hugs the training points: thin slivers and islands of the right class around them, surrounded by the wrong class, where the distractors pulled it.
 # Its test accuracy falls to {glue:text}`ch4_toy_bad_test` (on its way it was as high as {glue:text}`ch4_toy_bad_peak`: the network first learns the spirals, and the distractors then unlearn them): {glue:text}`ch4_toy_bad_vs_chance`.
 # The paper reports 100% train and 8% test for its poisoned swiss-roll network after 40,000 steps; the scorecard asks for the same: a fitted training set and a test accuracy below chance.
-# The linear model interpolates ({glue:text}`ch4_toy_lin_train` train) with a ragged boundary and reaches {glue:text}`ch4_toy_lin_test` test accuracy.
+# The linear model interpolates ({glue:text}`ch4_toy_lin_train` train) and reaches {glue:text}`ch4_toy_lin_test` test accuracy at this bandwidth, {glue:text}`ch4_toy_lin_vs_clean` the clean MLP's {glue:text}`ch4_toy_good_test`; its boundary is ragged away from the data.
 # Its inductive bias is the one its random features give it; nothing in least squares prefers a wide margin.
 #
 # That figure uses one bandwidth of the features, {glue:text}`ch4_toy_bandwidth` rad per unit, and the verdict depends on it.
@@ -527,6 +531,10 @@ glue("ch4_bad_test", fmt_pct(acc(bad, "test")))
 glue("ch4_drop", f"{100 * drop:.1f}")
 glue("ch4_min_train", fmt_pct(table["train acc (%)"].min() / 100))
 glue("ch4_rho_test", f"{rho_test:.2f}")
+glue("ch4_beta_reading", choose(
+    bool(rho_test <= -0.9), "falls steadily as β grows",
+    "tends to fall as β grows, but not steadily"
+    if rho_test < 0 else "does not fall as β grows"))
 glue("ch4_rho_width", f"{rho_width:.2f}" if np.isfinite(rho_width)
      else "undefined (the same width at every β)")
 glue("ch4_rho_eig", f"{rho_eig:.2f}")
@@ -544,7 +552,7 @@ glue("ch4_eig_reading", choose(
 # At equal loss, the network at $\beta$ = {glue:text}`ch4_bad_beta` still fits {glue:text}`ch4_bad_train` of its training set (first seed), as the clean one does, but its test accuracy is {glue:text}`ch4_bad_test` against {glue:text}`ch4_clean_test`: {glue:text}`ch4_drop` points lower.
 # A training set that is fitted perfectly says nothing about which of these two networks we hold.
 # The poisoned network takes longer to get there ({glue:text}`ch4_bad_epochs` epochs against {glue:text}`ch4_clean_epochs`, the fewest of either seed), while it is also being pushed to be wrong on its distractors.
-# Across the grid, test accuracy falls as $\beta$ grows (Spearman's $\rho$ = {glue:text}`ch4_rho_test` on the means over seeds), while the lowest final training accuracy of any run is {glue:text}`ch4_min_train`.
+# Across the grid, test accuracy {glue:text}`ch4_beta_reading` (Spearman's $\rho$ = {glue:text}`ch4_rho_test` on the means over seeds; the scorecard asks for $-0.9$ or less), while the lowest final training accuracy of any run is {glue:text}`ch4_min_train`.
 # (Push $\beta$ towards 1 and the second term wins: the network stops fitting its training set too.)
 #
 # The middle and right panels preview the next experiment.
@@ -705,7 +713,7 @@ glue("ch4_capped", int(sum((np.array(every_run[b, s]["radii"])
 # Here $n$ = {glue:text}`ch4_dim`, and a ratio $\rho$ of radii becomes a ratio $\rho^{\,n}$ of volumes, that is $n \log_{10} \rho$ orders of magnitude.
 # With so large an exponent the mean of $r_i^{\,n}$ is dominated by the largest radius, so the ratio is close to $n \log_{10}(\max_i r^{\text{good}}_i / \max_i r^{\text{bad}}_i)$, with a ratio of largest radii of {glue:text}`ch4_radius_ratio` here.
 # Even a 1% difference in radius would give $n \log_{10} 1.01 \approx n / 230$ orders of magnitude, {glue:text}`ch4_one_percent` here.
-# This is the paper's argument: a random initialization followed by a few steps of a noisy optimizer is overwhelmingly more likely to end up in the enormous basins of good minima than in the thin ones of bad minima, even though bad minima are everywhere.
+# This is the paper's argument: a random initialization followed by a few steps of a noisy optimizer is overwhelmingly more likely to end up in the enormous basins of good minima than in the thin ones of bad minima, even though, in the paper's account, bad minima are everywhere (Experiment 5 tests that here: of its poisoned branches, {glue:text}`ch4_mine_fitted` reached a minimum).
 #
 # Two cautions.
 # The number depends on $\tau$ and on the direction's normalization, and it is an extrapolation: $k$ = {glue:text}`ch4_n_directions` directions sample a sphere with {glue:text}`ch4_dim` dimensions, and the basin is only assumed to be star-shaped.
@@ -960,8 +968,10 @@ glue("ch4_mine_reading", choose(
     "the paper's sense: next to the path, not in some far corner of weight "
     "space.",
     f"only {int(fitted.sum())} of {len(mines)} branches fit 99% of the "
-    f"training set within {cfg.minefield_poison_epochs} epochs, so most are "
-    "not yet minima: they show that a short poisoned run from the path "
+    f"training set within {cfg.minefield_poison_epochs} epochs, so "
+    + choose(int(fitted.sum()) == 0, "none is yet a minimum",
+             "most are not yet minima")
+    + ": they show that a short poisoned run from the path "
     "reaches far worse networks nearby, not that interpolating bad minima "
     "lie that close. Longer branches would settle it, at a cost this "
     "chapter's budget does not cover."))

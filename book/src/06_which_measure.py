@@ -673,6 +673,11 @@ knobs = [h for h in ("lr", "batch_size") if h in varied]
 glue("ch6_norm_knob_psi",
      f"{value.loc[norm_based, knobs].to_numpy().mean():+.2f}"
      if knobs else "not measured (neither knob varies)")
+glue("ch6_bound_norms_knobs", "; ".join(
+    f"{labels[m]}: "
+    + ", ".join(f"ψ {value.loc[m, h]:+.2f} along {pretty[h]}" for h in knobs)
+    for m in ("log_spectral_norm_product", "log_path_norm"))
+    if knobs else "neither the learning rate nor the batch size varies here")
 glue("ch6_sharp_knob_psi",
      f"{value.loc[sharpness, knobs].to_numpy().mean():+.2f}"
      if knobs else "not measured")
@@ -745,7 +750,7 @@ glue("ch6_architecture_sentence", choose(
 #
 # - **Check a measure along each hyperparameter separately, and then conditionally.** The overall $\tau$ is dominated by whichever hyperparameter moves the gap most; the granulated $\psi_i$ say whether the measure also works when you turn the knob *you* care about, and $K$ whether it says anything once the hyperparameters are known.
 # - **Perturbation-based flatness is simple to compute.** The PAC-Bayesian sharpness needs only forward passes on training data with noisy weights, no second derivatives and no test set: {glue:text}`ch6_pacbayes_seconds` s per model here, against {glue:text}`ch6_worst_case_seconds` s for the worst-case version, which needs gradients (the measure table compares every cost).
-# - **Do not trust a norm because it enters a bound.** The spectral-norm product and the path norm appear in generalization bounds, but a bound can be loose by orders of magnitude and still move the wrong way when the learning rate or the batch size changes; as predictors of the gap they must be tested like any other measure.
+# - **Do not trust a norm because it enters a bound.** The spectral-norm product and the path norm appear in generalization bounds, but a bound can be loose by orders of magnitude and still move the wrong way when a hyperparameter changes ({glue:text}`ch6_bound_norms_knobs`); as predictors of the gap they must be tested like any other measure.
 # - **Train more than one seed.** Two seeds of one configuration differ in their gap by {glue:text}`ch6_seed_noise` points here, and the two seeds' orderings of the measures agree with $\tau$ = {glue:text}`ch6_seed_tau`: a one-seed zoo ranks some of its luck.
 # - **Report intervals, and the null.** With tens of configurations a difference of 0.1 in $\Psi$ is within the noise; the paired intervals of the scorecard below are the honest test of "this measure ranks above that one", and the permutation null says how often such a row would hold by chance.
 

@@ -473,6 +473,15 @@ glue("ch3_worst_predicted", f"{worst_late['predicted']:.2f}")
 glue("ch3_worst_train_loss", f"{worst_late['train loss']:.3f}")
 glue("ch3_worst_test_loss", f"{worst_late['test loss']:.2f}")
 glue("ch3_agree_step", int(agree_at.step))
+later = bool(int(worst_late.step) > int(agree_at.step))
+glue("ch3_worst_when", choose(later, "comes later",
+                              "comes no later than that"))
+glue("ch3_worst_when_summary", choose(
+    later, f"comes after the training and fresh losses have begun to part "
+           f"(step {int(worst_late.step)} against {int(agree_at.step)}), "
+           "not at the same moment",
+    f"comes by the time the training and fresh losses part (step "
+    f"{int(worst_late.step)} against {int(agree_at.step)})"))
 glue("ch3_agree_train_loss", f"{agree_at['train loss']:.2f}")
 glue("ch3_agree_test_loss", f"{agree_at['test loss']:.2f}")
 glue("ch3_agree_measured", f"{agree_at['measured']:.2f}")
@@ -539,7 +548,7 @@ glue("ch3_R_min", f"{first['predicted'].min():.2f}")
 #
 # Does the departure begin when the network starts to overfit?
 # At step {glue:text}`ch3_agree_step`, the first checkpoint at which the fresh-sample loss ({glue:text}`ch3_agree_test_loss` nats) is more than twice the training loss ({glue:text}`ch3_agree_train_loss`), measured and predicted OSGR {glue:text}`ch3_agree_reading` ({glue:text}`ch3_agree_measured` against {glue:text}`ch3_agree_predicted`, {glue:text}`ch3_agree_z` standard errors).
-# The clearest departure comes later: the largest in standard errors, over all seeds, is at step {glue:text}`ch3_worst_step` (seed {glue:text}`ch3_worst_seed`), where the measured OSGR is {glue:text}`ch3_worst_measured` (90% interval {glue:text}`ch3_worst_low` to {glue:text}`ch3_worst_high`, {glue:text}`ch3_worst_z` standard errors) against a predicted {glue:text}`ch3_worst_predicted`, with the training loss at {glue:text}`ch3_worst_train_loss` nats and the fresh-sample loss at {glue:text}`ch3_worst_test_loss`.
+# The clearest departure {glue:text}`ch3_worst_when`: the largest in standard errors, over all seeds, is at step {glue:text}`ch3_worst_step` (seed {glue:text}`ch3_worst_seed`), where the measured OSGR is {glue:text}`ch3_worst_measured` (90% interval {glue:text}`ch3_worst_low` to {glue:text}`ch3_worst_high`, {glue:text}`ch3_worst_z` standard errors) against a predicted {glue:text}`ch3_worst_predicted`, with the training loss at {glue:text}`ch3_worst_train_loss` nats and the fresh-sample loss at {glue:text}`ch3_worst_test_loss`.
 # What breaks the link is a training set so well fitted that its mean gradient no longer resembles the mean gradient of unseen samples, and that can come after the gap has opened (Experiment 1b below shows the mechanism directly).
 #
 # The i.i.d. control shows no systematic offset: over its {glue:text}`ch3_n_control` checkpoints the mean offset from its prediction is {glue:text}`ch3_ctrl_mean` (standard error {glue:text}`ch3_ctrl_mean_se`).
@@ -1162,7 +1171,7 @@ glue("ch3_toy_final_word_wide", final_word(toy_summary, wide))
 # Once the network has fitted its training samples, their losses and gradients are small and concentrated on the few samples not yet fitted, while fresh samples, whose loss has begun to rise, have large gradients.
 # In Experiment 1, at the last two measured checkpoints, measured minus predicted OSGR is {glue:text}`ch3_late_diff_range` over the seeds ({glue:text}`ch3_late_z_range` standard errors): {glue:text}`ch3_late_reading`; in Experiment 1b, where the step is computed on the very set the network was fitted to, the measured OSGR falls below the prediction instead.
 # Either way, moments over a fitted training set describe that training set, not $\mathcal{Z}$.
-# The i.i.d. control, whose sets are always fresh, has no systematic offset; and the departure comes well after the training and fresh losses have begun to part, not at the same moment.
+# The i.i.d. control, whose sets are always fresh, has no systematic offset; and the largest departure {glue:text}`ch3_worst_when_summary`.
 # Liu et al. report the departure too, and a correlation between the two curves that nevertheless stays high late in training; over our whole runs it is {glue:text}`ch3_r_all_range`.
 
 # %% [markdown]

@@ -612,7 +612,8 @@ ax.set_ylabel(f"Ψ, seed {seed_b} only")
 ax.set_title("Each dot a measure: τ between the orderings = "
              + tau_text(seed_tau))
 plt.show()
-per_seed.rename(index=labels).round(2)
+# three decimals: the top two can tie at two
+per_seed.rename(index=labels).round(3)
 
 # %% tags=remove-cell
 glue("ch6_n_per_seed", len(configs))
@@ -620,7 +621,9 @@ glue("ch6_seed_tau", tau_text(seed_tau))
 top_a, top_b = per_seed[seed_a].idxmax(), per_seed[seed_b].idxmax()
 glue("ch6_seed_top", choose(
     bool(top_a == top_b),
-    f"Both seeds put the {labels[top_a]} on top.",
+    f"Both seeds put the {labels[top_a]} on top (Ψ "
+    f"{per_seed.loc[top_a, seed_a]:+.3f} and "
+    f"{per_seed.loc[top_a, seed_b]:+.3f}).",
     f"Seed {seed_a} puts the {labels[top_a]} on top, seed {seed_b} the "
     f"{labels[top_b]}."))
 glue("ch6_seed_move", f"the {labels[moves.idxmax()]} "

@@ -7,8 +7,6 @@ need torchvision and a network connection.
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, replace
 
@@ -117,18 +115,15 @@ def _read_arrays(path) -> tuple[np.ndarray, ...] | None:
 
 
 def _write_arrays(path, arrays) -> None:
-    """Write atomically (a temporary file, then a rename): concurrent workers never read half a
-    file. A cache that cannot be written (read-only) only costs the next process a regeneration."""
-    tmp = None
+    """Write atomically (``sweep.write_atomic``): concurrent workers never read half a file. A
+    cache that cannot be written (read-only) only costs the next process a regeneration."""
+    from .sweep import write_atomic
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **dict(zip(_ARRAY_NAMES, arrays)))
-        os.replace(tmp, path)
+        write_atomic(path, lambda f: np.savez(f, **dict(zip(_ARRAY_NAMES, arrays))), binary=True)
     except OSError:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
+        pass
 
 
 def synthetic_like_cifar10(n_train: int = 256, n_test: int = 128, seed: int = 0) -> Dataset:

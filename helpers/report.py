@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import __version__, settings
+from helpers.sweep import write_atomic
 
 VERDICTS = ("held", "not held", "not measured")
 CHAPTERS = range(1, 7)  # the chapters whose scorecards the last page expects
@@ -158,19 +158,6 @@ def _check_card(claims, chapter) -> None:
         raise ValueError(f"claims: two rows state the same claim: {texts}")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def scorecard(claims: list[Claim], scale: str, chapter: int) -> pd.DataFrame:
     """The chapter's reproduction scorecard, one row per claim; also written to
     ``settings.scorecard_dir() / f"{chapter:02d}.json"`` for the page *What held up?*."""
@@ -179,7 +166,9 @@ def scorecard(claims: list[Claim], scale: str, chapter: int) -> pd.DataFrame:
     rows = [c.row() for c in claims]
     payload = {"chapter": chapter, "scale": scale, "helpers_version": __version__, "rows": rows}
     text = json.dumps(payload, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    _write_atomic(settings.scorecard_dir() / f"{chapter:02d}.json", text)
+    path = settings.scorecard_dir() / f"{chapter:02d}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda f: f.write(text))
     columns = list(_REQUIRED) + [k for k in _OPTIONAL if any(k in r for r in rows)]
     card = pd.DataFrame(rows, columns=columns).fillna("").set_index("claim")
     return Table(card.rename(columns={"measured": f"measured ({scale} scale)"}))

@@ -70,8 +70,11 @@ _TMP_SUFFIX = ".tmp"
 STALE_SECONDS = 600  # a temporary file of no known live writer, untouched this long, is stale
 
 
-def _write_atomic(path: Path, payload: dict) -> None:
-    """Write ``payload`` as JSON through a temporary file in the same folder, then ``os.replace``.
+def write_atomic(path: Path, write: Callable, binary: bool = False) -> None:
+    """Write a file through a temporary one in the same folder, then ``os.replace``: readers see
+    the old file or the new one, never half of one. ``write(f)`` fills the open file (text, or
+    bytes with ``binary``). The project's one atomic writer: the sweep cache, the scorecards and
+    the MNIST-1D draws use it.
 
     The file is created with mode 0666 less the umask, like any file the user writes (not
     mkstemp's 0600), so a cache copied to another user or machine can be read there. The
@@ -80,8 +83,8 @@ def _write_atomic(path: Path, payload: dict) -> None:
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, allow_nan=False)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         if path.is_dir() and not path.is_symlink():  # a damaged entry: a directory in its place
@@ -382,7 +385,7 @@ def run_sweep(fn: Callable, points: Iterable, name: str, version: str = "",
             refused.append(err)  # the other points are still computed and cached
             continue
         payload = _payload(points[i], result)
-        _write_atomic(paths[i], payload)
+        write_atomic(paths[i], lambda f: json.dump(payload, f, allow_nan=False))
         # a plain result as it will come back from the cache, so the first run and the next agree
         results[i] = result if "result_type" in payload else payload["result"]
         bar.update()

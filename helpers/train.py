@@ -422,19 +422,17 @@ def run_random_state(seed: int, device: torch.device):
 def _fit_epochs(model, opt, x, y, x_test, y_test, g, *, epochs, lr, batch_size, stop, augment,
                 loss_fn, epoch_metrics, progress, desc, forward=None) -> History:
     history, steps, start = History(), 0, time.perf_counter()
+    # the splits whose logits a tracked measure reads (_OfOutputs), instead of its own forward pass
+    keep_splits = {m.split for m in (epoch_metrics or {}).values() if isinstance(m, _OfOutputs)}
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         stop_inside = stop.inside_epoch(model, x, y, history)
         new_steps, finite = _train_one_epoch(model, opt, x, y, g, batch_size, augment, loss_fn,
                                              stop_inside, forward)
         steps += new_steps
-        outputs = {}  # a split's logits, for the measures computed from them (_OfOutputs)
+        outputs = {split: [] for split in keep_splits}
         for split, xs, ys in (("train", x, y), ("test", x_test, y_test)):  # float32, on the device
-            keep = [] if any(isinstance(m, _OfOutputs) and m.split == split
-                             for m in (epoch_metrics or {}).values()) else None
-            loss_value, acc = (evaluate(model, xs, ys) if keep is None
-                               else evaluate(model, xs, ys, keep_outputs=keep))
-            outputs[split] = keep
+            loss_value, acc = evaluate(model, xs, ys, keep_outputs=outputs.get(split))
             getattr(history, f"{split}_loss").append(loss_value)
             getattr(history, f"{split}_acc").append(acc)
         history.steps.append(steps)
@@ -516,6 +514,12 @@ class FirstCorrectEpoch:
         return float((self.first > 0).double().mean())
 
 
+def _resolve(path: str):
+    """The function named by "module:function"."""
+    module, attr = path.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def _tracked(names, data: Dataset, device=None) -> tuple[dict, dict]:
     """The epoch functions of ``names`` for ``fit``, and the per-example trackers among them.
 
@@ -531,15 +535,11 @@ def _tracked(names, data: Dataset, device=None) -> tuple[dict, dict]:
         if name in TRACKABLE_EXAMPLES:
             trackers[name] = functions[f"{name}/fraction"] = FirstCorrectEpoch(data.x_train.to(device), data.y_train)
             continue
-        module, attr = known[name].split(":")
-        measure = getattr(importlib.import_module(module), attr)
+        measure = _resolve(known[name])
         if name in TRACKABLE_WEIGHTS:
             functions[name] = measure
             continue
-        of_outputs = None
-        if name in TRACKABLE_OF_OUTPUTS:
-            module, attr = TRACKABLE_OF_OUTPUTS[name].split(":")
-            of_outputs = getattr(importlib.import_module(module), attr)
+        of_outputs = _resolve(TRACKABLE_OF_OUTPUTS[name]) if name in TRACKABLE_OF_OUTPUTS else None
         for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
             measure_split = functools.partial(measure, X=x.to(device), y=y.to(device))
             functions[f"{name}/{split}"] = (measure_split if of_outputs is None

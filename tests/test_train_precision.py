@@ -150,9 +150,9 @@ def test_evaluation_gets_the_test_set_already_on_the_device_moved_once(monkeypat
     calls = []
     real = train.evaluate
 
-    def spy(model, x, y, batch_size=4096):
+    def spy(model, x, y, batch_size=4096, keep_outputs=None):
         calls.append((x, y, next(model.parameters()).device))
-        return real(model, x, y, batch_size)
+        return real(model, x, y, batch_size, keep_outputs)
 
     monkeypatch.setattr(train, "evaluate", spy)
     moves = {}

@@ -114,11 +114,11 @@ def esd(matrices: torch.Tensor, dtype: torch.dtype = torch.float64) -> np.ndarra
     w = matrices.detach()
     w = w[None] if w.dim() == 2 else w
     w = w.mT if w.shape[1] < w.shape[2] else w
+    # one contiguous copy (on a CPU each slice's transpose is then Fortran-ordered, as ?syrk wants)
+    w = w.to(dtype, memory_format=torch.contiguous_format)
     if w.device.type == "cpu":
-        # one contiguous copy: each slice's transpose is then Fortran-ordered, as ?syrk wants it
-        evals = _gram_eigenvalues_lapack(w.to(dtype, memory_format=torch.contiguous_format).numpy())
+        evals = _gram_eigenvalues_lapack(w.numpy())
     else:
-        w = w.to(dtype, memory_format=torch.contiguous_format)  # one copy
         evals = torch.linalg.eigvalsh(w.mT @ w).cpu().numpy()  # (slices, M)
     return np.sort(np.clip(evals.ravel().astype(np.float64), 0, None))
 

@@ -32,7 +32,8 @@ alpha equal to weightwatcher's on every layer of every model):
   float32: 4.7-7.6x, but it fails the criterion: on one Student-t ResNet layer (alpha <= 6) a
   last-digit change moved the KS choice of x_min and alpha by 0.19; on the random layers it moved
   alpha by up to 0.035 (alpha 120). So float64 stays the default.
-- 2026-12-01, the same machine with other jobs running, 2 repeats, torch.linalg.eigvalsh:
+- 2026-12-01, the project's 2-core x86 machine of that session (not necessarily the same
+  CPU), with other jobs running, 2 repeats, torch.linalg.eigvalsh:
   MLP 2.07x (1 thread), 2.04x (2 threads); ResNet-18 shapes 2.29x (1 thread), 3.04x (2 threads).
 - An earlier run on a 2-core Intel Xeon (AVX-512) with little else running, 3 repeats,
   torch.linalg.eigvalsh: MLP 4.3x (1 thread), 3.4x (2 threads); ResNet-18 shapes 2.6x (1 thread),

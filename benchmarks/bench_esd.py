@@ -49,6 +49,7 @@ import os
 import platform
 import time
 import warnings
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -148,10 +149,17 @@ def fmt(times) -> str:
 
 
 def bench_model(name, model, repeats, threads) -> dict:
+    # one untimed call of each first: a library's first call in a process (or at a new thread
+    # count) pays for its set-up, e.g. 0.3 s for MKL's first ?syevd, which a user pays once
+    ww_analyze(model), esd.analyze(model, MIN_EVALS, controls=False)
     theirs, t_ww = timed(lambda: ww_analyze(model), repeats)
     # controls=False: the shuffled control (one more eigendecomposition a layer) is not part of
     # what weightwatcher computes, so it is left out of the comparison
     ours, t_ours = timed(lambda: esd.analyze(model, MIN_EVALS, controls=False), repeats)
+    # the same with every Gram matrix on scipy's OpenBLAS, as before MKL took the large ones on
+    # Intel CPUs (esd._large_gram_solver): the dispatch's gain, measured in the same run
+    with mock.patch.object(esd, "_large_gram_solver", return_value="openblas"):
+        openblas, t_openblas = timed(lambda: esd.analyze(model, MIN_EVALS, controls=False), repeats)
     ours32, t_32 = timed(lambda: esd.analyze(model, MIN_EVALS, dtype=torch.float32, controls=False),
                          repeats)
     ww_eig, ww_fit = np.mean([ww_parts(model) for _ in range(repeats)], axis=0)
@@ -160,6 +168,9 @@ def bench_model(name, model, repeats, threads) -> dict:
     return {"model": name, "threads": threads, "layers": len(ours),
             "weightwatcher (s)": fmt(t_ww), "ours float64 (s)": fmt(t_ours),
             "ratio (means)": np.mean(t_ww) / np.mean(t_ours), "ratio (mins)": min(t_ww) / min(t_ours),
+            "large Gram solver": "/".join(sorted({esd._large_gram_solver(int(m)) for m in ours["M"]})),
+            "OpenBLAS only (s)": fmt(t_openblas), "ratio OpenBLAS only (means)": np.mean(t_ww) / np.mean(t_openblas),
+            "OpenBLAS only: max |d alpha| vs ww": np.abs(openblas["alpha"].values - theirs["alpha"].values).max(),
             "ours float32 (s)": fmt(t_32), "ratio float32 (mins)": min(t_ww) / min(t_32),
             "max |d alpha| vs ww": np.abs(ours["alpha"].values - theirs["alpha"].values).max(),
             **float32_alpha_differences(theirs["alpha"].values, ours32["alpha"].values),

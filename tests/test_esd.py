@@ -186,6 +186,21 @@ def test_esd_of_strided_and_large_matrices_and_blas_threads_left_as_they_were():
     assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
 
 
+@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-12)])
+def test_both_large_gram_solvers_give_the_squared_singular_values(monkeypatch, dtype, rtol):
+    """MKL (torch) and OpenBLAS (scipy) read the same lower triangle of ?syrk's Fortran-ordered
+    Gram matrix: each agrees with the SVD, whichever this machine's rule picks."""
+    w = torch.randn(2, 1200, 1100, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    reference = np.sort((torch.linalg.svdvals(w) ** 2).flatten().numpy())
+    for solver in ("mkl", "openblas"):
+        monkeypatch.setattr(esd, "_large_gram_solver", lambda m, solver=solver: solver)
+        evals = esd.esd(w, dtype=dtype)
+        assert np.abs(evals - reference).max() <= rtol * reference[-1], solver
+    monkeypatch.undo()
+    assert esd._large_gram_solver(esd._LAPACK_SERIAL_MAX) == "openblas"
+    assert esd._large_gram_solver(2048) == ("mkl" if esd._torch_lapack_is_mkl_on_intel() else "openblas")
+
+
 def test_conv1d_layers_are_analyzed():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv1d(32, 64, 5), nn.ReLU(), nn.Conv1d(64, 64, 3))

@@ -22,7 +22,8 @@ layer's entries shuffled (``shuffle_entries``): the randomized control, which ke
 distribution and destroys their correlations.
 
 Speed: eigenvalues come from the smaller Gram matrix W^T W (LAPACK's ``?syrk`` and ``?syevd``
-on a CPU, ``torch.linalg.eigvalsh`` on a GPU; float64 by default), not from an SVD per slice. The KS
+on a CPU, from scipy's OpenBLAS, or for M > 1024 on an Intel CPU from torch's MKL, which is
+faster there; ``torch.linalg.eigvalsh`` on a GPU; float64 by default), not from an SVD per slice. The KS
 distances of the x_min candidates are vectorized: lower bounds for all candidates at once from
 a subset of the table's columns, then exact distances for the few the bounds do not rule out
 (the same x_min and alpha as the full table, in a fraction of the time). The phase's fits are
@@ -102,8 +103,9 @@ def esd(matrices: torch.Tensor, dtype: torch.dtype = torch.float64) -> np.ndarra
     """The pooled ESD: eigenvalues of X = W^T W of every slice of ``matrices``, ascending (Ch. 5).
 
     ``matrices`` is one (N, M) matrix or a stack (slices, N, M). The eigenvalues are those of
-    the smaller Gram matrix, computed in ``dtype``, clipped at zero: on a CPU by LAPACK through
-    scipy (``?syrk`` for the Gram matrix, ``?syevd`` for its eigenvalues), on a GPU by
+    the smaller Gram matrix, computed in ``dtype``, clipped at zero: on a CPU by LAPACK
+    (``?syrk`` for the Gram matrix through scipy, ``?syevd`` for its eigenvalues through scipy,
+    or through torch where its MKL is faster: ``_large_gram_solver``), on a GPU by
     ``torch.linalg.eigvalsh`` on the matrices' device.
     """
     if not isinstance(matrices, torch.Tensor) or matrices.dim() not in (2, 3):
@@ -136,15 +138,45 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+@functools.cache
+def _torch_lapack_is_mkl_on_intel() -> bool:
+    """Whether torch's LAPACK is Intel's MKL and the CPU an Intel one (read once per process).
+
+    Then Gram matrices larger than _LAPACK_SERIAL_MAX go to MKL's ?syevd (through
+    ``torch.linalg.eigvalsh``): on a 2-core Intel Xeon it took 2.07x less time than scipy's
+    OpenBLAS for M = 2048 with one thread (281 vs 582 ms; 1.43x with two) and 1.65x for
+    M = 1152, but 0.95x for M = 1024 and 0.62x for M = 768 (benchmarks/bench_esd.py has the
+    whole run). On an AMD EPYC, MKL was the slower one (it takes generic code paths off Intel
+    CPUs), so the rule names the vendor: it is a fixed property of the machine, so one machine
+    always takes the same path and gives the same bits.
+    """
+    if "LAPACK_INFO=mkl" not in torch.__config__.show():
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "GenuineIntel" in f.read()
+    except OSError:  # not Linux: platform.processor() names the vendor on Windows
+        import platform
+
+        return "intel" in platform.processor().lower()
+
+
+def _large_gram_solver(m: int) -> str:
+    """Which LAPACK computes the eigenvalues of an M x M Gram matrix on a CPU: "mkl" or "openblas"."""
+    return "mkl" if m > _LAPACK_SERIAL_MAX and _torch_lapack_is_mkl_on_intel() else "openblas"
+
+
 def _gram_eigenvalues_lapack(w: np.ndarray) -> np.ndarray:
     """Eigenvalues (slices, M) of each slice's Gram matrix W_s^T W_s; ``w`` is (slices, N, M).
 
     Why not ``torch.linalg.eigvalsh(w.mT @ w)``: ``?syrk`` forms only the Gram matrix's lower
     triangle (half the flops of a matrix product), and scipy's LAPACK (OpenBLAS) reduced these
     symmetric matrices to tridiagonal form faster than torch's did on the machines measured
-    (benchmarks/bench_esd.py). The workspace is LAPACK's optimal size: scipy's default for
-    ``?syevd`` without vectors is so small that the reduction runs unblocked, 2x slower.
-    BLAS runs on torch's thread count (the book's thread policy: one count, the same bits).
+    (benchmarks/bench_esd.py), except for large M on Intel CPUs, where MKL's is faster and
+    takes over (``_large_gram_solver``). The workspace is LAPACK's optimal size: scipy's
+    default for ``?syevd`` without vectors is so small that the reduction runs unblocked, 2x
+    slower. BLAS runs on torch's thread count (the book's thread policy: one count, the same
+    bits).
     """
     from scipy.linalg import blas, lapack
 
@@ -152,14 +184,20 @@ def _gram_eigenvalues_lapack(w: np.ndarray) -> np.ndarray:
     syrk = blas.dsyrk if double else blas.ssyrk
     syevd = lapack.dsyevd if double else lapack.ssyevd
     m = w.shape[2]
-    lwork, liwork, info = (lapack.dsyevd_lwork if double else lapack.ssyevd_lwork)(m, compute_v=0, lower=1)
-    if info != 0:  # only a wrong argument makes the workspace query fail
-        raise RuntimeError(f"LAPACK ?syevd workspace query failed (info {info}) for M = {m}")
+    mkl = _large_gram_solver(m) == "mkl"
+    if not mkl:
+        lwork, liwork, info = (lapack.dsyevd_lwork if double else lapack.ssyevd_lwork)(
+            m, compute_v=0, lower=1)
+        if info != 0:  # only a wrong argument makes the workspace query fail
+            raise RuntimeError(f"LAPACK ?syevd workspace query failed (info {info}) for M = {m}")
     threads = 1 if m <= _LAPACK_SERIAL_MAX else torch.get_num_threads()
     evals = np.empty((w.shape[0], m), dtype=w.dtype)
     with _blas_controller().limit(limits=threads, user_api="blas"):
         for i, s in enumerate(w):
             gram = syrk(1.0, s.T, trans=0, lower=1)  # s.T is (M, N) and Fortran-ordered: no copy
+            if mkl:  # the (M, M) Fortran array is the same matrix to torch; only its lower half is read
+                evals[i] = torch.linalg.eigvalsh(torch.from_numpy(gram), UPLO="L").numpy()
+                continue
             evals[i], _, info = syevd(gram, compute_v=0, lower=1, lwork=int(lwork), liwork=int(liwork),
                                       overwrite_a=1)
             if info != 0:

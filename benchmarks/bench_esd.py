@@ -18,7 +18,19 @@ Usage: .venv/bin/python benchmarks/bench_esd.py [--repeats 3] [--threads 1 2]
 
 Results (time ratio weightwatcher / esd.analyze(controls=False), means of 3 repeats; float64
 alpha equal to weightwatcher's on every layer of every model):
-- 2026-12-02, the project's 2-core AMD EPYC, nothing else running, two runs of 3 repeats, after
+- 2026-12-02 (session 7), the project's 2-core Intel Xeon (AVX-512), nothing else running, 3
+  repeats, after Gram matrices with M > 1024 moved to MKL's ?syevd on Intel CPUs and the untimed
+  warm-up call was added (OpenBLAS only, timed in the same run, in brackets):
+  1 thread:  MLP 5.51x (3.15x), ResNet-18 shapes 3.18x (3.12x), Student-t MLP 5.51x (3.21x),
+             Student-t ResNet-18 shapes 3.13x (3.13x);
+  2 threads: MLP 3.53x (3.29x), ResNet-18 shapes 3.46x (3.46x), Student-t MLP 3.55x (3.23x),
+             Student-t ResNet-18 shapes 3.37x (3.44x).
+  The same morning, before either change: 1 thread 3.06x, 2.79x, 3.08x, 2.99x; 2 threads 3.20x,
+  3.42x, 3.23x, 3.30x. ResNet-18 has little margin at one thread: its 27 slices of 512 x 512
+  take ~10.7 ms each (?syrk 1.9 ms, ?syevd 8.8 ms; MKL's ?syevd 9.1 ms, OpenBLAS's two-stage
+  11.9 ms). One eigvalsh, one thread, MKL vs OpenBLAS: M = 768 43 vs 27 ms, 1024 74 vs 71,
+  1152 65 vs 108, 1536 130 vs 254, 2048 281 vs 582.
+- 2026-12-01, the project's 2-core AMD EPYC, nothing else running, two runs of 3 repeats, after
   the eigenvalues moved from torch.linalg.eigvalsh(W^T W) to LAPACK's ?syrk + ?syevd:
   1 thread:  MLP 3.12x / 3.45x, ResNet-18 shapes 2.72x / 3.13x, Student-t MLP 3.15x / 2.81x,
              Student-t ResNet-18 shapes 3.10x / 3.55x;

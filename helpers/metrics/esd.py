@@ -178,31 +178,42 @@ def _gram_eigenvalues_lapack(w: np.ndarray) -> np.ndarray:
     slower. BLAS runs on torch's thread count (the book's thread policy: one count, the same
     bits).
     """
-    from scipy.linalg import blas, lapack
+    from scipy.linalg import blas
 
     double = w.dtype == np.float64
     syrk = blas.dsyrk if double else blas.ssyrk
-    syevd = lapack.dsyevd if double else lapack.ssyevd
     m = w.shape[2]
-    mkl = _large_gram_solver(m) == "mkl"
-    if not mkl:
-        lwork, liwork, info = (lapack.dsyevd_lwork if double else lapack.ssyevd_lwork)(
-            m, compute_v=0, lower=1)
-        if info != 0:  # only a wrong argument makes the workspace query fail
-            raise RuntimeError(f"LAPACK ?syevd workspace query failed (info {info}) for M = {m}")
+    eigenvalues = _mkl_eigenvalues if _large_gram_solver(m) == "mkl" else _openblas_eigenvalues(m, double)
     threads = 1 if m <= _LAPACK_SERIAL_MAX else torch.get_num_threads()
     evals = np.empty((w.shape[0], m), dtype=w.dtype)
     with _blas_controller().limit(limits=threads, user_api="blas"):
         for i, s in enumerate(w):
-            gram = syrk(1.0, s.T, trans=0, lower=1)  # s.T is (M, N) and Fortran-ordered: no copy
-            if mkl:  # the (M, M) Fortran array is the same matrix to torch; only its lower half is read
-                evals[i] = torch.linalg.eigvalsh(torch.from_numpy(gram), UPLO="L").numpy()
-                continue
-            evals[i], _, info = syevd(gram, compute_v=0, lower=1, lwork=int(lwork), liwork=int(liwork),
-                                      overwrite_a=1)
-            if info != 0:
-                raise np.linalg.LinAlgError(f"LAPACK ?syevd did not converge (info {info}) on slice {i}")
+            evals[i] = eigenvalues(syrk(1.0, s.T, trans=0, lower=1))  # s.T: (M, N), Fortran-ordered, no copy
     return evals
+
+
+def _mkl_eigenvalues(gram: np.ndarray) -> np.ndarray:
+    """The eigenvalues of ?syrk's Fortran-ordered (M, M) array: the same matrix to torch, whose
+    ``eigvalsh`` reads only its lower half, as ?syrk filled it."""
+    return torch.linalg.eigvalsh(torch.from_numpy(gram), UPLO="L").numpy()
+
+
+def _openblas_eigenvalues(m: int, double: bool):
+    """scipy's ?syevd for (M, M) lower-half Gram matrices, with its optimal workspace."""
+    from scipy.linalg import lapack
+
+    syevd = lapack.dsyevd if double else lapack.ssyevd
+    lwork, liwork, info = (lapack.dsyevd_lwork if double else lapack.ssyevd_lwork)(m, compute_v=0, lower=1)
+    if info != 0:  # only a wrong argument makes the workspace query fail
+        raise RuntimeError(f"LAPACK ?syevd workspace query failed (info {info}) for M = {m}")
+
+    def eigenvalues(gram: np.ndarray) -> np.ndarray:
+        evals, _, info = syevd(gram, compute_v=0, lower=1, lwork=int(lwork), liwork=int(liwork), overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"LAPACK ?syevd did not converge (info {info})")
+        return evals
+
+    return eigenvalues
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,22 @@ Usage: .venv/bin/python benchmarks/bench_esd.py [--repeats 3] [--threads 1 2]
 
 Results (time ratio weightwatcher / esd.analyze(controls=False), means of 3 repeats; float64
 alpha equal to weightwatcher's on every layer of every model):
+- 2026-12-02 (session 8), the project's 2-core AMD EPYC (AVX2, 32 MB L3), the same code as the
+  Intel run below (here the rule keeps OpenBLAS for every size), two runs of 3 repeats:
+  1 thread:  MLP 3.12x / 2.88x, ResNet-18 shapes 3.95x / 3.94x, Student-t MLP 2.92x / 2.69x,
+             Student-t ResNet-18 shapes 4.11x / 3.69x;
+  2 threads: MLP 2.90x, ResNet-18 shapes 3.46x, Student-t MLP 3.49x, Student-t ResNet-18
+             shapes 4.03x (the second run's two-thread rows are left out: another job of mine
+             ran beside them, its std was 1.1 s).
+  So the MLP misses 3x here in 4 of 6 measurements (2.69-3.49x), while the ResNet-18 shapes
+  reach 3.5-4.1x. The MLP's time is its two 2048 x 2048 layers, 1.3 s each with one thread:
+  ?syrk 0.30 s (28 GFLOP/s, as dgemm's 30) and ?syevd 1.0 s, of which the reduction to
+  tridiagonal form (?sytrd) 0.87 s and the tridiagonal eigenvalues (?sterf) 0.06 s. ?sytrd
+  reads the trailing lower triangle once per column, n^3/6 numbers, 11.4 GB for n = 2048, so
+  it runs at 13 GB/s of reads: bound by memory traffic, not by flops. No float64 LAPACK here
+  does much better: MKL's ?syevd took 0.92 s (0.57 vs 0.55 s with two threads), OpenBLAS's
+  two-stage ?syevd 0.88 s (0.61 vs 0.56 s with two). weightwatcher's SVDs of the MLP's three
+  layers took 7.99 s together. float32 (0.45 s for that ?syevd) fails the criterion, as below.
 - 2026-12-02 (session 7), the project's 2-core Intel Xeon (AVX-512), nothing else running, 3
   repeats, after Gram matrices with M > 1024 moved to MKL's ?syevd on Intel CPUs and the untimed
   warm-up call was added (OpenBLAS only, timed in the same run, in brackets):

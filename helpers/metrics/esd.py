@@ -146,9 +146,10 @@ def _torch_lapack_is_mkl_on_intel() -> bool:
     ``torch.linalg.eigvalsh``): on a 2-core Intel Xeon it took 2.07x less time than scipy's
     OpenBLAS for M = 2048 with one thread (281 vs 582 ms; 1.43x with two) and 1.65x for
     M = 1152, but 0.95x for M = 1024 and 0.62x for M = 768 (benchmarks/bench_esd.py has the
-    whole run). On an AMD EPYC, MKL was the slower one (it takes generic code paths off Intel
-    CPUs), so the rule names the vendor: it is a fixed property of the machine, so one machine
-    always takes the same path and gives the same bits.
+    whole run). On an AMD EPYC MKL was the slower one for M <= 1024 (M = 784: 82 vs 45 ms;
+    1024: 170 vs 111 ms, one thread) and within about 10% at M = 2048 (917 vs 1026 ms with one
+    thread, 571 vs 546 ms with two), so the rule names the vendor: it is a fixed property of
+    the machine, so one machine always takes the same path and gives the same bits.
     """
     if "LAPACK_INFO=mkl" not in torch.__config__.show():
         return False

@@ -253,9 +253,12 @@ def _cuda_supports_bf16(device: torch.device) -> bool:
 def _amp_dtype(precision: str, device: torch.device):
     """The autocast dtype of the training step: bf16 for 'bf16', and for 'auto' on a CUDA device
     that supports it; None (float32, no autocast) for 'fp32' and for 'auto' anywhere else."""
-    if precision == "fp32" or (precision == "auto" and not (device.type == "cuda" and _cuda_supports_bf16(device))):
+    if precision == "fp32":
         return None
-    if device.type == "cuda" and not _cuda_supports_bf16(device):
+    native = device.type == "cuda" and _cuda_supports_bf16(device)
+    if precision == "auto":
+        return torch.bfloat16 if native else None
+    if device.type == "cuda" and not native:
         raise ValueError(f"precision='bf16' needs a device that computes in bfloat16; {device} does not "
                          f"(compute capability below 8.0): use precision='auto' or 'fp32'")
     return torch.bfloat16

@@ -311,8 +311,6 @@ glue("ch2_ratio_range", f"from {true_deficits['ratio'].min():.2f} to "
                         f"{true_deficits['ratio'].max():.2f}")
 glue("ch2_ratio_random",
      f"{deficits.loc[('random labels', 1.0), 'ratio']:.2f}")
-glue("ch2_rho_ratio", f"{rho_ratio:.2f}")
-glue("ch2_rho_deficit", f"{rho_deficit:.2f}")
 offset_clear = abs(offset) > 2 * offset_se
 glue("ch2_origin_reading", choose(
     offset_clear, "The line does not pass through the origin of the deficit "

@@ -413,8 +413,8 @@ def _chapter5(cfg) -> _Parts:
             continue
         seen.add(key)
         most, typical = _run(spec, fraction)
-        # ESDs: analyze with its shuffled control (2), layer_eigenvalues (1), at init (1)
-        spectra = _dist_net(spec).esd(4, cfg.min_evals)
+        # ESDs: analyze with its shuffled control (2), at init (1)
+        spectra = _dist_net(spec).esd(3, cfg.min_evals)
         parts.add("zoo and architecture series (to the target, then ESDs)", most + spectra,
                   typical + spectra, networks=1)
     # Experiment 4b: the other batch sizes for as many steps as the base network took
@@ -425,7 +425,7 @@ def _chapter5(cfg) -> _Parts:
         if b == cfg.batch_size:
             continue
         epochs = max(1, round(base_steps / math.ceil(net.n_train / b)))
-        work = lambda e: _fit(net, e, b) + net.esd(4, cfg.min_evals)
+        work = lambda e: _fit(net, e, b) + net.esd(3, cfg.min_evals)
         parts.add("equal-steps batch-size runs", work(epochs), work(max(1, round(epochs * fraction))),
                   networks=1)
     return parts

@@ -439,8 +439,7 @@ def train_and_analyze(*, run: train.RunSpec, min_evals: int) -> Spectra:
     result = Spectra(record.history, record.num_parameters, record.pretrain_history,
                      reached=finished.history.stop_reason == "target_loss")
     if not finished.history.diverged:
-        layers = esd.analyze(finished.model, min_evals=min_evals)
-        eigenvalues = esd.layer_eigenvalues(finished.model, min_evals)
+        layers, eigenvalues = esd.analyze_with_eigenvalues(finished.model, min_evals=min_evals)
         result.esd, result.esd_summary = layers.to_dict("records"), esd.summary(layers)
         result.eigenvalues = {k: v.tolist() for k, v in eigenvalues.items()}
         # an untrained layer's entries are iid already: its shuffled control would be the same

@@ -7,6 +7,7 @@ import types
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import integrate
@@ -227,6 +228,16 @@ def test_analyze_reports_skips_and_leaves_the_model_alone():
         "7": "10 eigenvalues < min_evals = 150"}
     assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert esd.summary(df)["num_skipped"] == 3
+
+
+def test_analyze_with_eigenvalues_is_analyze_and_layer_eigenvalues_at_once():
+    """The layers skipped for their size have no ESD; the others' are layer_eigenvalues' bits."""
+    model = heavy_mlp()
+    df, eigenvalues = esd.analyze_with_eigenvalues(model, min_evals=100)
+    pd.testing.assert_frame_equal(df, esd.analyze(model, min_evals=100))
+    reference = esd.layer_eigenvalues(model, min_evals=100)
+    assert eigenvalues.keys() == reference.keys() and len(reference) == 2
+    assert all(np.array_equal(eigenvalues[k], reference[k]) for k in reference)
 
 
 def test_bad_arguments_raise():

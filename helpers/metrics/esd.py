@@ -912,12 +912,21 @@ def analyze(model: nn.Module, min_evals: int = 50, dtype: torch.dtype = torch.fl
     Layers with fewer than ``min_evals`` eigenvalues are skipped; ``df.attrs["skipped"]`` lists
     them with the reason. Uses only the weights (no data); the model is not modified.
     """
+    return analyze_with_eigenvalues(model, min_evals, dtype, conv2d_norm, controls, seed)[0]
+
+
+def analyze_with_eigenvalues(model: nn.Module, min_evals: int = 50, dtype: torch.dtype = torch.float64,
+                             conv2d_norm: bool = True, controls: bool = True,
+                             seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """``analyze`` and ``layer_eigenvalues`` of the same model from one eigendecomposition per layer."""
     _check_min_evals(min_evals)
     if not isinstance(seed, numbers.Integral):
         raise ValueError(f"seed must be an integer, got {seed!r}")
-    rows, skipped = [], []
+    rows, skipped, eigenvalues = [], [], {}
     for layer in layer_matrices(model):
         evals = _layer_esd(layer, dtype, conv2d_norm) if layer.num_evals >= min_evals else None
+        if evals is not None:
+            eigenvalues[layer.name] = evals
         if evals is None:
             reason = f"{layer.num_evals} eigenvalues < min_evals = {min_evals}"
         elif np.count_nonzero(evals > EVALS_THRESH) < 2:
@@ -934,7 +943,7 @@ def analyze(model: nn.Module, min_evals: int = 50, dtype: torch.dtype = torch.fl
     columns = COLUMNS if controls else METRIC_COLUMNS + PHASE_COLUMNS
     df = pd.DataFrame(rows, columns=list(columns))
     df.attrs["skipped"] = skipped
-    return df
+    return df, eigenvalues
 
 
 def summary(df: pd.DataFrame) -> dict:

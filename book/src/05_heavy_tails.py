@@ -47,7 +47,7 @@
 #
 # a compact bulk with nothing beyond the edge $\lambda_+$.
 # Only the variance entered the count (the higher moments' terms vanish in the limit), so the law is *universal*: any i.i.d. entries with a finite variance give it.
-# The edge needs more: with a finite fourth moment the largest eigenvalue tends to $\lambda_+$ (Bai and Yin), and at finite size it fluctuates about $\lambda_+$ by an amount of order $N^{-2/3}\lambda_+$, with the Tracy–Widom distribution; an eigenvalue beyond that margin is a *spike*, a direction that the random model does not explain.
+# The edge needs more: with a finite fourth moment the largest eigenvalue tends to $\lambda_+$ (and without one it does not {cite}`bai1988necessary`), and at finite size it fluctuates about $\lambda_+$ by an amount of order $N^{-2/3}\lambda_+$, with the Tracy–Widom distribution; an eigenvalue beyond that margin is a *spike*, a direction that the random model does not explain.
 # At initialization a layer *is* such a random matrix.
 #
 # **3. Heavy tails and their universality classes.**
@@ -95,7 +95,7 @@
 # $$
 #
 # The second term does not vanish in a heavy tail.
-# If the tail's eigenvalues follow the power law, $\lambda^{\alpha}$ has a complementary CDF $\propto y^{-(\alpha-1)/\alpha}$, an exponent below 1 (an infinite mean), and the sum of such variables stays comparable to its largest term however many there are: on average about $\alpha$ times it (Darling's theorem on sums of variables with infinite mean).
+# If the tail's eigenvalues follow the power law, $\lambda^{\alpha}$ has a complementary CDF $\propto y^{-(\alpha-1)/\alpha}$, an exponent below 1 (an infinite mean), and the sum of such variables stays comparable to its largest term however many there are: on average about $\alpha$ times it (Darling's theorem on sums of variables with infinite mean {cite}`darling1952influence`).
 # So the second term is of the order of $\log_{10}\alpha$, and it varies from layer to layer; what $\alpha \log_{10}\lambda_{\max}$ approximates is $\log_{10}\|W\|_{2\alpha}^{2\alpha}$, the log of a Schatten norm (to the power $2\alpha$) whose order the layer's own tail sets, up to that offset.
 # So $\hat\alpha$ is a norm-based capacity measure, averaged over layers; Experiment 1 measures the offset on one layer and sets it beside what a pure power law gives.
 # We set it beside simpler norms of the same spectra: the log norm $\frac{1}{L}\sum_l \log_{10} \|W_l\|_F^2$ and the log spectral norm $\frac{1}{L}\sum_l \log_{10} \lambda_{\max,l}$.

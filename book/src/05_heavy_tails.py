@@ -648,22 +648,22 @@ glue("ch5_n_shuffled_spiky", f"{len(shuffled_spiky)} of {n_layers}")
 glue("ch5_shuffled_spikes", choose(
     bool(len(shuffled_spiky) and (shuffled_spiky["spikes_shuffled"] == 1).all()),
     "every one of them with a single spike, as a nonzero mean of the "
-    "entries gives: shuffling keeps the mean, a rank-one component",
+    "entries gives: shuffling keeps the mean, and a matrix of its mean is "
+    "rank one",
     "some with more than one spike"))
 below, above = (layers["alpha_null"] < 2).mean(), (layers["alpha_null"] > 4).mean()
 lighter = float((layers["alpha"] > layers["alpha_null"]).mean())
-glue("ch5_share_above_null", fmt_pct(lighter))
 glue("ch5_null_direction", choose(
     bool(below > above and lighter > 0.5),
-    "The surrogates that leave the range mostly leave it below 2: with a "
-    "Marchenko–Pastur bulk the fitted tail is little more than the spikes, "
-    "and its exponent is smaller. The trained layers' own bulk adds "
-    "eigenvalues to the fitted tail and raises its exponent into the range: "
-    "the bulk is not Marchenko–Pastur, but the difference makes the fitted "
-    "tails lighter, not heavier, so it is no sign of a heavy-tailed bulk "
-    "(the phase diagnosis above is the test of that).",
-    "Where the surrogates leave the range, and which way, does not show the "
-    "trained layers' tails to be the lighter ones."))
+    "The surrogates that leave the range mostly leave it below 2, and "
+    f"{fmt_pct(lighter)} of the trained layers have a larger α than their "
+    "surrogate: what the trained bulk has beyond a Marchenko–Pastur one "
+    "makes the fitted tails lighter, not heavier, so the excess over the "
+    "surrogates is no sign of a heavy-tailed bulk (the phase diagnosis above "
+    "is the test of that).",
+    f"{fmt_pct(lighter)} of the trained layers have a larger α than their "
+    "surrogate, and the surrogates that leave the range do not mostly leave "
+    "it below 2."))
 excess = 100 * (share["alpha"] - share["alpha_shuffled"])
 glue("ch5_share_diff", f"{excess:+.1f} "
      f"points [{100 * diff_lo:+.1f}, {100 * diff_hi:+.1f}]")
@@ -675,12 +675,12 @@ glue("ch5_share_diff", f"{excess:+.1f} "
 # At initialization {glue:text}`ch5_share_random_init` of the same layers are random-like, and after shuffling the trained entries {glue:text}`ch5_share_heavy_shuffled` are heavy-tailed.
 # {glue:text}`ch5_share_2_4` of the trained layers have $2 \le \alpha \le 4$, the paper's range, and so do {glue:text}`ch5_share_2_4_shuffled` of their shuffled controls: the difference is {glue:text}`ch5_share_diff` (95% paired bootstrap that resamples whole networks, since the layers of one network are not independent).
 # The shuffled controls keep each layer's entries and lose their arrangement, so the difference says the exponents come from what training arranged, not from the entries' distribution alone.
-# Not all of the arrangement goes: {glue:text}`ch5_n_shuffled_spiky` shuffled controls are still bulk+spikes, {glue:text}`ch5_shuffled_spikes`.
+# Shuffling does not remove every spike: {glue:text}`ch5_n_shuffled_spiky` shuffled controls are still bulk+spikes, {glue:text}`ch5_shuffled_spikes`.
 # But a few spikes on a random bulk are learned structure too, and Experiment 1 showed that they alone give $\alpha$ in the range.
 # The sharper null keeps each layer's spikes and replaces the rest of its spectrum by a Marchenko–Pastur bulk of the fitted variance (`esd.spiked_null`, the black outline): {glue:text}`ch5_share_2_4_null` of these surrogates have $2 \le \alpha \le 4$, a difference of {glue:text}`ch5_share_null_diff` from the trained layers ({glue:text}`ch5_null_below_2` of the surrogates fall below 2, {glue:text}`ch5_null_above_4` above 4).
 # So the trained layers are in the paper's range {glue:text}`ch5_null_verdict`.
 # {glue:text}`ch5_null_direction`
-# {glue:text}`ch5_share_above_null` of the trained layers have a larger $\alpha$ than their surrogate; {glue:text}`ch5_range_phases`.
+# By phase, {glue:text}`ch5_range_phases`.
 
 # %% [markdown]
 # ## Experiment 4: a zoo of networks, judged without data

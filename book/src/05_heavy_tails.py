@@ -1097,7 +1097,7 @@ scorecard(claims, SCALE, chapter=5)
 # :class: dropdown
 # `for f in ["width", "lr", "weight_decay", "p"]: g = table[table.varied.isin(["base", f])]; print(f, spearman_ci(g.alpha_hat, g.test_acc))`.
 # With {glue:text}`ch5_group_sizes` networks per group (a group of 2 gives $\rho = \pm 1$ by construction) the point values are coarse. This run gives {glue:text}`ch5_group_rhos`.
-# An interval of a single point, such as $[1, 1]$, is no certainty: a bootstrap over three networks that happen to be in order can only redraw that order, so it cannot show how uncertain the order is. Look at the sign and at the scatter of Experiment 4 by colour, and ask of each factor whether it changes the norms (weight decay, learning rate) or the data (label noise).
+# An interval of a single point, such as $[1, 1]$, is no certainty: a bootstrap over a few networks that happen to be in order can only redraw that order, so it cannot show how uncertain the order is. Look at the sign and at the scatter of Experiment 4 by colour, and ask of each factor whether it changes the norms (weight decay, learning rate) or the data (label noise).
 # :::
 #
 # 2. **Take the norm out.** Split $\hat\alpha$ into its two factors: repeat Experiment 2 with the mean $\alpha$ and with the mean $\log_{10}\lambda_{\max}$ (the rows `alpha` and `log_spectral_norm` of `series_rho`). Which factor carries the correlation in each series?

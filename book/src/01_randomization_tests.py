@@ -203,23 +203,29 @@ glue("ch1_gauss_tail", epochs_text(tail("gaussian")))
 faster = [k for k in fit_epochs.index
           if k != "true labels" and fit_epochs[k] < fit_epochs["true labels"]]
 gaussian_faster = "gaussian" in faster
+faster_names = " and ".join(k.replace("gaussian", "Gaussian inputs")
+                            for k in faster)
 glue("ch1_faster_reading", choose(
     bool(faster),
-    f"Unlike in the paper, {' and '.join(k.replace('gaussian', 'Gaussian inputs') for k in faster)} "
-    f"{'is' if len(faster) == 1 else 'are'} fitted faster than the true labels here.",
-    "As in the paper, no kind of noise is fitted faster than the true labels here."))
+    f"Unlike in the paper, {faster_names} "
+    f"{'is' if len(faster) == 1 else 'are'} fitted faster than the true "
+    "labels here.",
+    "As in the paper, no kind of noise is fitted faster than the true labels "
+    "here."))
 glue("ch1_gaussian_reading", choose(
     gaussian_faster,
-    "Here the same reading would explain why Gaussian inputs are fitted faster even than "
-    "the true labels: the last examples of a real data set are the ones that contradict the "
-    "pattern the network has learned (MNIST-1D's digits are noisy and some overlap), while "
-    "independent Gaussian points in 40 dimensions are far apart and contradict nothing.",
-    "Here Gaussian inputs are not fitted faster than the true labels, so the reading has "
-    "nothing more to explain in this run."))
+    "Here the same reading would explain why Gaussian inputs are fitted "
+    "faster even than the true labels: the last examples of a real data set "
+    "are the ones that contradict the pattern the network has learned "
+    "(MNIST-1D's digits are noisy and some overlap), while independent "
+    "Gaussian points in 40 dimensions are far apart and contradict nothing.",
+    "Here Gaussian inputs are not fitted faster than the true labels, so the "
+    "reading has nothing more to explain in this run."))
 glue("ch1_faster_open", choose(
     bool(faster),
-    "This chapter does not test that reading further, and why, unlike here, Zhang et al.'s "
-    "networks fit CIFAR-10's true labels fastest of all, we do not know.",
+    "This chapter does not test that reading further, and why, unlike here, "
+    "Zhang et al.'s networks fit CIFAR-10's true labels fastest of all, we "
+    "do not know.",
     "This chapter does not test that reading further."))
 
 # %% [markdown]
